@@ -1,0 +1,162 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/s3edge/s3edge/policy"
+	"github.com/s3edge/s3edge/upstream"
+)
+
+// getObject serves GetObject and HeadObject.
+func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := s.authorize(rq, rq.key, policy.Read); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if rq.principal.Anonymous() {
+		for _, o := range responseOverrides {
+			if q.Has(o[0]) {
+				return errInvalidRequest.withMessage("Request specific response headers cannot be used for anonymous GET requests.")
+			}
+		}
+	}
+	up, b, err := s.target(rq)
+	if err != nil {
+		return err
+	}
+	cond := conditionsIn(r.Header)
+	opt := upstream.GetOptions{
+		IfMatch:           cond.ifMatch,
+		IfNoneMatch:       cond.ifNoneMatch,
+		IfModifiedSince:   cond.ifModifiedSince,
+		IfUnmodifiedSince: cond.ifUnmodifiedSince,
+		VersionID:         q.Get("versionId"),
+		SSEC:              sseC(r.Header, false),
+	}
+	if pn := q.Get("partNumber"); pn != "" {
+		n, err := strconv.ParseInt(pn, 10, 32)
+		if err != nil || n < 1 || n > 10000 {
+			return errInvalidArgument.withMessage("Part number must be an integer between 1 and 10000, inclusive")
+		}
+		opt.PartNumber = int32(n)
+	}
+	if br, ok := parseRange(r.Header.Get("Range")); ok && opt.PartNumber == 0 {
+		opt.Range = br.String()
+	}
+	key := b.Prefix + rq.key
+
+	if r.Method == http.MethodHead {
+		info, err := up.Head(r.Context(), b.Bucket, key, opt)
+		if err != nil {
+			return err
+		}
+		if err := cond.check(info.ETag, info.LastModified); err != nil {
+			return err
+		}
+		h := w.Header()
+		setObjectHeaders(h, &info)
+		applyOverrides(h, q)
+		size := info.Size
+		if br, ok := parseRange(opt.Range); ok {
+			off, n, err := br.resolve(info.Size)
+			if err != nil {
+				return err
+			}
+			h.Set("Content-Range", contentRange(off, n, info.Size))
+			size = n
+			h.Set("Content-Length", formatInt(size))
+			w.WriteHeader(http.StatusPartialContent)
+			return nil
+		}
+		h.Set("Content-Length", formatInt(size))
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+
+	obj, err := up.Get(r.Context(), b.Bucket, key, opt)
+	if err != nil {
+		return err
+	}
+	defer obj.Body.Close()
+	// Providers that ignore conditional headers are caught here, so clients
+	// see S3's answer whatever the upstream does.
+	if err := cond.check(obj.ETag, obj.LastModified); err != nil {
+		return err
+	}
+	h := w.Header()
+	setObjectHeaders(h, &obj.ObjectInfo)
+	applyOverrides(h, q)
+	status, n := http.StatusOK, obj.Size
+	if obj.Range != nil {
+		status, n = http.StatusPartialContent, obj.Range.End-obj.Range.Start+1
+		h.Set("Content-Range", contentRange(obj.Range.Start, n, obj.Range.Total))
+	}
+	h.Set("Content-Length", formatInt(n))
+	w.WriteHeader(status)
+	return s.copyOut(w, obj.Body, n)
+}
+
+func applyOverrides(h http.Header, q map[string][]string) {
+	for _, o := range responseOverrides {
+		if v, ok := q[o[0]]; ok && len(v) > 0 {
+			h.Set(o[1], v[0])
+		}
+	}
+}
+
+// objectExists answers NoSuchKey for requests on a subresource of a missing
+// object.
+func (s *Server) objectExists(r *http.Request, rq *request) error {
+	up, b, err := s.target(rq)
+	if err != nil {
+		return err
+	}
+	_, err = up.Head(r.Context(), b.Bucket, b.Prefix+rq.key, upstream.GetOptions{SSEC: sseC(r.Header, false)})
+	if errors.Is(err, upstream.ErrPreconditionFailed) || errors.Is(err, upstream.ErrInvalidRange) {
+		return nil
+	}
+	var api *upstream.APIError
+	if errors.As(err, &api) && api.Status == http.StatusBadRequest {
+		// An SSE-C object headed without its key: it exists.
+		return nil
+	}
+	return err
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// copyOut streams n bytes of body to the client after the header was sent.
+// Each write must finish within StallTimeout, so a client that stops reading
+// releases the upstream connection; a failure of the upstream mid-body aborts
+// the connection, so the client never takes a short body for a whole one.
+func (s *Server) copyOut(w http.ResponseWriter, body io.Reader, n int64) error {
+	rc := http.NewResponseController(w)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var done int64
+	for done < n {
+		m, rerr := body.Read(buf[:min(int64(len(buf)), n-done)])
+		if m > 0 {
+			_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StallTimeout))
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				return errClientGone
+			}
+			done += int64(m)
+		}
+		if rerr == io.EOF && done < n {
+			rerr = io.ErrUnexpectedEOF
+		}
+		if rerr != nil && rerr != io.EOF {
+			s.log.Warn("upstream body failed mid-response", "err", rerr, "sent", done, "want", n)
+			panic(http.ErrAbortHandler)
+		}
+	}
+	_ = rc.SetWriteDeadline(time.Time{})
+	return nil
+}

@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/s3edge/s3edge/policy"
+)
+
+// maxKeyLen is S3's limit on key length in bytes.
+const maxKeyLen = 1024
+
+// route is what the request line and Host say: which bucket and key, which
+// operation.
+type route struct {
+	bucket string
+	key    string
+	op     string // S3 operation name, e.g. "GetObject"
+}
+
+// canned answers for bucket subresources that s3edge does not manage: S3's
+// answer for a bucket that has none of them. s3cmd's info and cp read these.
+var bucketSubresourceGets = map[string]string{
+	"location":            "GetBucketLocation",
+	"acl":                 "GetBucketAcl",
+	"policy":              "GetBucketPolicy",
+	"policyStatus":        "GetBucketPolicyStatus",
+	"cors":                "GetBucketCors",
+	"lifecycle":           "GetBucketLifecycleConfiguration",
+	"versioning":          "GetBucketVersioning",
+	"tagging":             "GetBucketTagging",
+	"website":             "GetBucketWebsite",
+	"encryption":          "GetBucketEncryption",
+	"object-lock":         "GetObjectLockConfiguration",
+	"logging":             "GetBucketLogging",
+	"requestPayment":      "GetBucketRequestPayment",
+	"accelerate":          "GetBucketAccelerateConfiguration",
+	"notification":        "GetBucketNotificationConfiguration",
+	"uploads":             "ListMultipartUploads",
+	"versions":            "ListObjectVersions",
+	"replication":         "GetBucketReplication",
+	"ownershipControls":   "GetBucketOwnershipControls",
+	"publicAccessBlock":   "GetPublicAccessBlock",
+	"analytics":           "GetBucketAnalyticsConfiguration",
+	"inventory":           "GetBucketInventoryConfiguration",
+	"metrics":             "GetBucketMetricsConfiguration",
+	"intelligent-tiering": "GetBucketIntelligentTieringConfiguration",
+}
+
+// objectSubresources name the operations on an object's subresources that
+// s3edge answers or refuses by name.
+var objectSubresources = map[string]map[string]string{
+	http.MethodGet:    {"acl": "GetObjectAcl", "tagging": "GetObjectTagging", "attributes": "GetObjectAttributes", "torrent": "GetObjectTorrent", "retention": "GetObjectRetention", "legal-hold": "GetObjectLegalHold"},
+	http.MethodPut:    {"acl": "PutObjectAcl", "tagging": "PutObjectTagging", "retention": "PutObjectRetention", "legal-hold": "PutObjectLegalHold"},
+	http.MethodDelete: {"tagging": "DeleteObjectTagging"},
+	http.MethodPost:   {"restore": "RestoreObject", "select": "SelectObjectContent"},
+}
+
+// parseRoute finds bucket, key and operation, path-style or, when the Host is
+// a subdomain of one of baseDomains, virtual-host style. Keys are the decoded
+// path bytes: never cleaned, never a file path.
+func parseRoute(r *http.Request, baseDomains []string) (route, error) {
+	var rt route
+	path := r.URL.Path
+	if !strings.HasPrefix(path, "/") {
+		return rt, errInvalidRequest.withMessage("The request path must start with '/'.")
+	}
+	if b, ok := hostBucket(r.Host, baseDomains); ok {
+		rt.bucket = b
+		rt.key = path[1:]
+	} else {
+		rest := path[1:]
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			rt.bucket, rt.key = rest[:i], rest[i+1:]
+		} else {
+			rt.bucket = rest
+		}
+	}
+	if rt.bucket != "" && policy.ValidBucketName(rt.bucket) != nil {
+		return rt, errInvalidBucketName
+	}
+	if len(rt.key) > maxKeyLen {
+		return rt, errKeyTooLong
+	}
+	if !utf8.ValidString(rt.key) {
+		return rt, errInvalidArgument.withMessage("Object keys must be valid UTF-8.")
+	}
+	rt.op = operation(r.Method, r.URL.Query(), r.Header, rt.bucket, rt.key)
+	return rt, nil
+}
+
+// hostBucket returns the bucket named by a virtual-host style Host header.
+func hostBucket(host string, baseDomains []string) (string, bool) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, d := range baseDomains {
+		if b, ok := strings.CutSuffix(host, "."+d); ok && b != "" {
+			return b, true
+		}
+	}
+	return "", false
+}
+
+// operation names the S3 operation of a request; "" means none matches.
+func operation(method string, q url.Values, h http.Header, bucket, key string) string {
+	has := func(k string) bool { _, ok := q[k]; return ok }
+	switch {
+	case bucket == "":
+		if method == http.MethodGet || method == http.MethodHead {
+			return "ListBuckets"
+		}
+		return ""
+	case key == "":
+		switch method {
+		case http.MethodHead:
+			return "HeadBucket"
+		case http.MethodGet:
+			if q.Get("list-type") == "2" {
+				return "ListObjectsV2"
+			}
+			for sub, op := range bucketSubresourceGets {
+				if has(sub) {
+					return op
+				}
+			}
+			return "ListObjects"
+		case http.MethodPut:
+			if len(q) == 0 {
+				return "CreateBucket"
+			}
+			return "PutBucket" + firstQueryKey(q)
+		case http.MethodDelete:
+			if len(q) == 0 {
+				return "DeleteBucket"
+			}
+			return "DeleteBucket" + firstQueryKey(q)
+		case http.MethodPost:
+			if has("delete") {
+				return "DeleteObjects"
+			}
+			return "PostObject"
+		}
+		return ""
+	}
+	for sub, op := range objectSubresources[method] {
+		if has(sub) {
+			return op
+		}
+	}
+	switch method {
+	case http.MethodGet:
+		if has("uploadId") {
+			return "ListParts"
+		}
+		return "GetObject"
+	case http.MethodHead:
+		return "HeadObject"
+	case http.MethodPut:
+		if has("uploadId") || has("partNumber") {
+			if h.Get("X-Amz-Copy-Source") != "" {
+				return "UploadPartCopy"
+			}
+			return "UploadPart"
+		}
+		if h.Get("X-Amz-Copy-Source") != "" {
+			return "CopyObject"
+		}
+		return "PutObject"
+	case http.MethodPost:
+		if has("uploads") {
+			return "CreateMultipartUpload"
+		}
+		if has("uploadId") {
+			return "CompleteMultipartUpload"
+		}
+		return "PostObject"
+	case http.MethodDelete:
+		if has("uploadId") {
+			return "AbortMultipartUpload"
+		}
+		return "DeleteObject"
+	}
+	return ""
+}
+
+func firstQueryKey(q url.Values) string {
+	for k := range q {
+		if k == "" {
+			continue
+		}
+		return strings.ToUpper(k[:1]) + k[1:]
+	}
+	return ""
+}

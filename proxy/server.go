@@ -1,0 +1,338 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/s3edge/s3edge/policy"
+	"github.com/s3edge/s3edge/proxy/sigv4"
+	"github.com/s3edge/s3edge/upstream"
+)
+
+// Config configures a Server. Zero values are the documented defaults.
+type Config struct {
+	// Policy returns the current credentials and bucket mapping; it is
+	// called once per request so that a reload takes effect at once.
+	Policy func() *policy.Policy
+	// Upstreams are the providers by the names the policy's buckets use.
+	Upstreams map[string]upstream.Upstream
+	// SpoolDir holds request bodies while they are verified, before they go
+	// upstream. It must be on a disk with room for the largest upload.
+	SpoolDir string
+	// Region is what GetBucketLocation and HeadBucket report (us-east-1).
+	Region string
+	// BaseDomains enable virtual-host style addressing: a request to
+	// <bucket>.<base domain> names that bucket.
+	BaseDomains []string
+	// MaxObjectSize caps a single PutObject or UploadPart (5 GiB).
+	MaxObjectSize int64
+	// MaxHeaderBytes caps the request header section (64 KiB); larger gets
+	// 400 RequestHeaderSectionTooLarge.
+	MaxHeaderBytes int
+	// StallTimeout bounds how long one write to or read from a client may
+	// block (60s), so a stalled client cannot hold an upstream connection
+	// or a spool file forever. Slow but moving clients are not cut off.
+	StallTimeout time.Duration
+	// Now is the clock for signature checks (time.Now).
+	Now func() time.Time
+	// Logger receives request logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the S3 front end: an http.Handler that authenticates, authorizes
+// and serves S3 requests from its upstreams.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	verifier *sigv4.Verifier
+	started  time.Time
+	idPrefix string
+	seq      atomic.Uint64
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Policy == nil {
+		return nil, errors.New("proxy: no policy")
+	}
+	if cfg.SpoolDir == "" {
+		return nil, errors.New("proxy: no spool directory")
+	}
+	if err := os.MkdirAll(cfg.SpoolDir, 0o700); err != nil {
+		return nil, fmt.Errorf("proxy: spool directory: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.MaxObjectSize <= 0 {
+		cfg.MaxObjectSize = 5 << 30
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 64 << 10
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 60 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		started:  cfg.Now().UTC().Truncate(time.Second),
+		idPrefix: fmt.Sprintf("%X", b[:]),
+	}
+	s.verifier = &sigv4.Verifier{
+		Secret: func(id string) (string, error) { return cfg.Policy().Secret(id) },
+		Now:    cfg.Now,
+	}
+	return s, nil
+}
+
+// request is the state of one request as it moves through the pipeline.
+type request struct {
+	id        string
+	op        string
+	bucket    string // virtual bucket
+	key       string // client's key
+	principal *policy.Principal
+	policy    *policy.Policy
+	auth      *sigv4.Auth // nil for anonymous requests
+	start     time.Time
+
+	wroteHeader bool
+	status      int
+	errCode     string
+	bytesOut    int64
+}
+
+// handler serves one operation; an error it returns goes to writeError.
+type handler func(s *Server, w http.ResponseWriter, r *http.Request, rq *request) error
+
+// handlers maps each supported operation to its handler. Operations that are
+// named by route but absent here answer 501 NotImplemented.
+var handlers = map[string]handler{
+	"ListBuckets":                        (*Server).listBuckets,
+	"HeadBucket":                         (*Server).headBucket,
+	"CreateBucket":                       (*Server).createBucket,
+	"GetBucketLocation":                  (*Server).bucketLocation,
+	"GetBucketAcl":                       (*Server).acl,
+	"GetObjectAcl":                       (*Server).acl,
+	"GetBucketPolicy":                    cannedError(errNoSuchBucketPolicy),
+	"GetBucketCors":                      cannedError(errNoSuchCORS),
+	"GetBucketLifecycleConfiguration":    cannedError(errNoSuchLifecycle),
+	"GetBucketTagging":                   cannedError(errNoSuchTagSet),
+	"GetBucketWebsite":                   cannedError(errNoSuchWebsite),
+	"GetBucketEncryption":                cannedError(errNoEncryption),
+	"GetObjectLockConfiguration":         cannedError(errNoObjectLock),
+	"GetBucketVersioning":                cannedXML(`<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`),
+	"GetBucketLogging":                   cannedXML(`<BucketLoggingStatus xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`),
+	"GetBucketRequestPayment":            cannedXML(`<RequestPaymentConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Payer>BucketOwner</Payer></RequestPaymentConfiguration>`),
+	"GetBucketAccelerateConfiguration":   cannedXML(`<AccelerateConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`),
+	"GetBucketNotificationConfiguration": cannedXML(`<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`),
+	"GetObjectTagging":                   (*Server).objectTagging,
+	"ListObjects":                        (*Server).listObjects,
+	"ListObjectsV2":                      (*Server).listObjects,
+	"HeadObject":                         (*Server).getObject,
+	"GetObject":                          (*Server).getObject,
+	"PutObject":                          (*Server).putObject,
+	"CopyObject":                         (*Server).copyObject,
+	"DeleteObject":                       (*Server).deleteObject,
+	"DeleteObjects":                      (*Server).deleteObjects,
+	"CreateMultipartUpload":              (*Server).createMultipart,
+	"UploadPart":                         (*Server).uploadPart,
+	"CompleteMultipartUpload":            (*Server).completeMultipart,
+	"AbortMultipartUpload":               (*Server).abortMultipart,
+	"ListParts":                          (*Server).listParts,
+	"ListMultipartUploads":               (*Server).listUploads,
+}
+
+// ServeHTTP runs the pipeline: parse, authenticate, authorize (in the
+// handler, which knows the action and key), dispatch, and map any error to an
+// S3 error response in one place.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rq := &request{
+		id:     s.idPrefix + strconv.FormatUint(s.seq.Add(1), 16),
+		policy: s.cfg.Policy(),
+		start:  time.Now(),
+	}
+	h := w.Header()
+	h.Set("X-Amz-Request-Id", rq.id)
+	h.Set("Server", "s3edge")
+	rw := &responseWriter{ResponseWriter: w, rq: rq}
+	defer s.logRequest(r, rq)
+	if err := s.serve(rw, r, rq); err != nil {
+		s.writeError(rw, r, rq, err)
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if headerSize(r) > s.cfg.MaxHeaderBytes {
+		return errHeaderTooLarge
+	}
+	rt, err := parseRoute(r, s.cfg.BaseDomains)
+	if err != nil {
+		return err
+	}
+	rq.op, rq.bucket, rq.key = rt.op, rt.bucket, rt.key
+	if err := s.authenticate(r, rq); err != nil {
+		return err
+	}
+	if rq.op == "" {
+		return errMethodNotAllowed
+	}
+	if rq.bucket != "" {
+		if _, err := rq.policy.Bucket(rq.bucket); err != nil {
+			return err
+		}
+	}
+	h, ok := handlers[rq.op]
+	if !ok {
+		return errNotImplemented.withMessage("s3edge does not implement %s.", rq.op)
+	}
+	return h(s, w, r, rq)
+}
+
+// authenticate verifies the request's signature and finds its principal. An
+// unsigned request is anonymous; it can read only what a bucket's
+// public_read_prefixes allow, and the handlers' authorization enforces that.
+func (s *Server) authenticate(r *http.Request, rq *request) error {
+	auth, err := s.verifier.Verify(r)
+	switch {
+	case errors.Is(err, sigv4.ErrMissingAuth):
+		if rq.op != "GetObject" && rq.op != "HeadObject" {
+			return err
+		}
+		rq.principal, _ = rq.policy.Principal("")
+		return nil
+	case err != nil:
+		return err
+	}
+	pr, err := rq.policy.Principal(auth.AccessKeyID)
+	if err != nil {
+		return err
+	}
+	rq.auth, rq.principal = auth, pr
+	return nil
+}
+
+// authorize checks that the principal may do a on key of the request's
+// bucket. An anonymous caller that is refused gets AccessDenied like anyone.
+func (s *Server) authorize(rq *request, key string, a policy.Action) error {
+	return rq.policy.Authorize(rq.principal, rq.bucket, key, a)
+}
+
+// target resolves the request's virtual bucket to its upstream and upstream
+// bucket, and maps a client key to the upstream key.
+func (s *Server) target(rq *request) (upstream.Upstream, policy.Bucket, error) {
+	b, err := rq.policy.Bucket(rq.bucket)
+	if err != nil {
+		return nil, b, err
+	}
+	up, ok := s.cfg.Upstreams[b.Upstream]
+	if !ok {
+		return nil, b, fmt.Errorf("proxy: bucket %s: upstream %q not configured", rq.bucket, b.Upstream)
+	}
+	return up, b, nil
+}
+
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Host) + 16
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+func (s *Server) logRequest(r *http.Request, rq *request) {
+	if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	who := "-"
+	if rq.principal != nil {
+		who = rq.principal.String()
+	}
+	s.log.Debug("request", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket,
+		"principal", who, "status", rq.status, "code", rq.errCode,
+		"bytes_out", rq.bytesOut, "duration", time.Since(rq.start))
+}
+
+func cannedError(e *APIError) handler {
+	return func(s *Server, w http.ResponseWriter, r *http.Request, rq *request) error {
+		if err := s.authorize(rq, "", policy.List); err != nil && !rq.policy.CanAccessBucket(rq.principal, rq.bucket, policy.Read) {
+			return err
+		}
+		return e
+	}
+}
+
+func cannedXML(body string) handler {
+	return func(s *Server, w http.ResponseWriter, r *http.Request, rq *request) error {
+		if !rq.policy.CanAccessBucket(rq.principal, rq.bucket, policy.List) &&
+			!rq.policy.CanAccessBucket(rq.principal, rq.bucket, policy.Read) {
+			return policy.ErrAccessDenied
+		}
+		writeXMLString(w, http.StatusOK, body)
+		return nil
+	}
+}
+
+// responseWriter records what went out, so that an error after the header
+// aborts the connection instead of writing a second status. It keeps
+// io.ReaderFrom so that file bodies still go out through sendfile.
+type responseWriter struct {
+	http.ResponseWriter
+	rq *request
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.rq.wroteHeader {
+		w.rq.wroteHeader = true
+		w.rq.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.rq.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.rq.bytesOut += int64(n)
+	return n, err
+}
+
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.rq.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := io.Copy(w.ResponseWriter, src)
+	w.rq.bytesOut += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
