@@ -40,17 +40,15 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 	if err != nil {
 		return err
 	}
-	var req deleteRequest
-	if err := xml.Unmarshal(body, &req); err != nil || len(req.Objects) == 0 || len(req.Objects) > maxDeleteKeys {
-		return errMalformedXML
+	req, err := parseDeleteRequest(body)
+	if err != nil {
+		return err
 	}
 	res := deleteResult{Xmlns: s3NS}
 	var keys []string
 	sent := make(map[string]string) // upstream key → client key
 	for _, o := range req.Objects {
 		switch {
-		case o.Key == "":
-			return errMalformedXML
 		case len(o.Key) > maxKeyLen:
 			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: errKeyTooLong.Code, Message: errKeyTooLong.Message})
 		case s.authorize(rq, o.Key, policy.Delete) != nil:
@@ -78,4 +76,18 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 		}
 	}
 	return writeXML(w, http.StatusOK, &res)
+}
+
+// parseDeleteRequest parses and checks the body of DeleteObjects.
+func parseDeleteRequest(body []byte) (*deleteRequest, error) {
+	var req deleteRequest
+	if err := xml.Unmarshal(body, &req); err != nil || len(req.Objects) == 0 || len(req.Objects) > maxDeleteKeys {
+		return nil, errMalformedXML
+	}
+	for _, o := range req.Objects {
+		if o.Key == "" {
+			return nil, errMalformedXML
+		}
+	}
+	return &req, nil
 }

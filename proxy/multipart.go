@@ -115,19 +115,9 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, rq *r
 	if err != nil {
 		return err
 	}
-	var req completeRequest
-	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 || len(req.Parts) > maxParts {
-		return errMalformedXML
-	}
-	parts := make([]upstream.Part, len(req.Parts))
-	for i, p := range req.Parts {
-		if p.PartNumber < 1 || p.PartNumber > maxParts || p.ETag == "" {
-			return errInvalidPart
-		}
-		if i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber {
-			return errInvalidPartOrder
-		}
-		parts[i] = upstream.Part{PartNumber: p.PartNumber, ETag: p.ETag}
+	parts, err := parseCompleteRequest(body)
+	if err != nil {
+		return err
 	}
 	info, err := up.CompleteMultipart(r.Context(), upstream.CompleteInput{
 		Bucket:   b.Bucket,
@@ -269,4 +259,24 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, rq *request
 		res.NextUploadIDMarker = page.NextUploadIDMarker
 	}
 	return writeXML(w, http.StatusOK, &res)
+}
+
+// parseCompleteRequest parses and checks the part list of
+// CompleteMultipartUpload.
+func parseCompleteRequest(body []byte) ([]upstream.Part, error) {
+	var req completeRequest
+	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 || len(req.Parts) > maxParts {
+		return nil, errMalformedXML
+	}
+	parts := make([]upstream.Part, len(req.Parts))
+	for i, p := range req.Parts {
+		if p.PartNumber < 1 || p.PartNumber > maxParts || p.ETag == "" {
+			return nil, errInvalidPart
+		}
+		if i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber {
+			return nil, errInvalidPartOrder
+		}
+		parts[i] = upstream.Part{PartNumber: p.PartNumber, ETag: p.ETag}
+	}
+	return parts, nil
 }

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -23,40 +25,40 @@ type route struct {
 
 // canned answers for bucket subresources that s3edge does not manage: S3's
 // answer for a bucket that has none of them. s3cmd's info and cp read these.
-var bucketSubresourceGets = map[string]string{
-	"location":            "GetBucketLocation",
-	"acl":                 "GetBucketAcl",
-	"policy":              "GetBucketPolicy",
-	"policyStatus":        "GetBucketPolicyStatus",
-	"cors":                "GetBucketCors",
-	"lifecycle":           "GetBucketLifecycleConfiguration",
-	"versioning":          "GetBucketVersioning",
-	"tagging":             "GetBucketTagging",
-	"website":             "GetBucketWebsite",
-	"encryption":          "GetBucketEncryption",
-	"object-lock":         "GetObjectLockConfiguration",
-	"logging":             "GetBucketLogging",
-	"requestPayment":      "GetBucketRequestPayment",
-	"accelerate":          "GetBucketAccelerateConfiguration",
-	"notification":        "GetBucketNotificationConfiguration",
-	"uploads":             "ListMultipartUploads",
-	"versions":            "ListObjectVersions",
-	"replication":         "GetBucketReplication",
-	"ownershipControls":   "GetBucketOwnershipControls",
-	"publicAccessBlock":   "GetPublicAccessBlock",
-	"analytics":           "GetBucketAnalyticsConfiguration",
-	"inventory":           "GetBucketInventoryConfiguration",
-	"metrics":             "GetBucketMetricsConfiguration",
-	"intelligent-tiering": "GetBucketIntelligentTieringConfiguration",
+var bucketSubresourceGets = [][2]string{
+	{"location", "GetBucketLocation"},
+	{"acl", "GetBucketAcl"},
+	{"policy", "GetBucketPolicy"},
+	{"policyStatus", "GetBucketPolicyStatus"},
+	{"cors", "GetBucketCors"},
+	{"lifecycle", "GetBucketLifecycleConfiguration"},
+	{"versioning", "GetBucketVersioning"},
+	{"tagging", "GetBucketTagging"},
+	{"website", "GetBucketWebsite"},
+	{"encryption", "GetBucketEncryption"},
+	{"object-lock", "GetObjectLockConfiguration"},
+	{"logging", "GetBucketLogging"},
+	{"requestPayment", "GetBucketRequestPayment"},
+	{"accelerate", "GetBucketAccelerateConfiguration"},
+	{"notification", "GetBucketNotificationConfiguration"},
+	{"uploads", "ListMultipartUploads"},
+	{"versions", "ListObjectVersions"},
+	{"replication", "GetBucketReplication"},
+	{"ownershipControls", "GetBucketOwnershipControls"},
+	{"publicAccessBlock", "GetPublicAccessBlock"},
+	{"analytics", "GetBucketAnalyticsConfiguration"},
+	{"inventory", "GetBucketInventoryConfiguration"},
+	{"metrics", "GetBucketMetricsConfiguration"},
+	{"intelligent-tiering", "GetBucketIntelligentTieringConfiguration"},
 }
 
 // objectSubresources name the operations on an object's subresources that
 // s3edge answers or refuses by name.
-var objectSubresources = map[string]map[string]string{
-	http.MethodGet:    {"acl": "GetObjectAcl", "tagging": "GetObjectTagging", "attributes": "GetObjectAttributes", "torrent": "GetObjectTorrent", "retention": "GetObjectRetention", "legal-hold": "GetObjectLegalHold"},
-	http.MethodPut:    {"acl": "PutObjectAcl", "tagging": "PutObjectTagging", "retention": "PutObjectRetention", "legal-hold": "PutObjectLegalHold"},
-	http.MethodDelete: {"tagging": "DeleteObjectTagging"},
-	http.MethodPost:   {"restore": "RestoreObject", "select": "SelectObjectContent"},
+var objectSubresources = map[string][][2]string{
+	http.MethodGet:    {{"acl", "GetObjectAcl"}, {"tagging", "GetObjectTagging"}, {"attributes", "GetObjectAttributes"}, {"torrent", "GetObjectTorrent"}, {"retention", "GetObjectRetention"}, {"legal-hold", "GetObjectLegalHold"}},
+	http.MethodPut:    {{"acl", "PutObjectAcl"}, {"tagging", "PutObjectTagging"}, {"retention", "PutObjectRetention"}, {"legal-hold", "PutObjectLegalHold"}},
+	http.MethodDelete: {{"tagging", "DeleteObjectTagging"}},
+	http.MethodPost:   {{"restore", "RestoreObject"}, {"select", "SelectObjectContent"}},
 }
 
 // parseRoute finds bucket, key and operation, path-style or, when the Host is
@@ -123,9 +125,9 @@ func operation(method string, q url.Values, h http.Header, bucket, key string) s
 			if q.Get("list-type") == "2" {
 				return "ListObjectsV2"
 			}
-			for sub, op := range bucketSubresourceGets {
-				if has(sub) {
-					return op
+			for _, so := range bucketSubresourceGets {
+				if has(so[0]) {
+					return so[1]
 				}
 			}
 			return "ListObjects"
@@ -147,9 +149,9 @@ func operation(method string, q url.Values, h http.Header, bucket, key string) s
 		}
 		return ""
 	}
-	for sub, op := range objectSubresources[method] {
-		if has(sub) {
-			return op
+	for _, so := range objectSubresources[method] {
+		if has(so[0]) {
+			return so[1]
 		}
 	}
 	switch method {
@@ -188,12 +190,14 @@ func operation(method string, q url.Values, h http.Header, bucket, key string) s
 	return ""
 }
 
+// firstQueryKey names an operation on a bucket subresource for the 501
+// message, e.g. PutBucketPolicy.
 func firstQueryKey(q url.Values) string {
-	for k := range q {
-		if k == "" {
-			continue
+	keys := slices.Sorted(maps.Keys(q))
+	for _, k := range keys {
+		if k != "" {
+			return strings.ToUpper(k[:1]) + k[1:]
 		}
-		return strings.ToUpper(k[:1]) + k[1:]
 	}
 	return ""
 }

@@ -1,0 +1,123 @@
+package proxy_test
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3edge/s3edge/policy"
+	"github.com/s3edge/s3edge/proxy"
+	"github.com/s3edge/s3edge/upstream"
+	"github.com/s3edge/s3edge/upstream/upstreamtest"
+)
+
+// Credentials of the test principals.
+const (
+	fullKey, fullSecret   = "synapse", "synapse-secret-0123456789"
+	thumbKey, thumbSecret = "thumbs", "thumbs-secret-0123456789"
+	otherKey, otherSecret = "other", "other-secret-0123456789"
+	upstreamBucket        = "shared"
+)
+
+// env is a complete s3edge in process: a gofakes3 upstream behind shaping, the
+// proxy on a real listener, and the clients' view of it.
+type env struct {
+	t        *testing.T
+	up       *upstreamtest.Server
+	srv      *httptest.Server
+	spoolDir string
+}
+
+type envOptions struct {
+	tls   bool
+	shape upstreamtest.Shape
+}
+
+// newEnv starts an upstream and s3edge. Virtual bucket "media" maps to
+// upstream bucket "shared" under prefix "hs1/", "media2" to the same bucket
+// under "hs2/": two homeservers sharing one provider account.
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	up := upstreamtest.NewServer(o.shape, upstreamBucket)
+	t.Cleanup(up.Close)
+	pol, err := policy.New(policy.Config{
+		Buckets: map[string]policy.Bucket{
+			"media":  {Upstream: "far", Bucket: upstreamBucket, Prefix: "hs1/", PublicReadPrefixes: []string{"public/"}},
+			"media2": {Upstream: "far", Bucket: upstreamBucket, Prefix: "hs2/"},
+		},
+		Credentials: []policy.Credential{
+			{AccessKeyID: fullKey, SecretAccessKey: fullSecret, Grants: []policy.Grant{{Bucket: "media", Actions: policy.Read | policy.Write | policy.List | policy.Delete}}},
+			{AccessKeyID: thumbKey, SecretAccessKey: thumbSecret, Grants: []policy.Grant{{Bucket: "media", Prefix: "local_thumbnails/", Actions: policy.Read | policy.List}}},
+			{AccessKeyID: otherKey, SecretAccessKey: otherSecret, Grants: []policy.Grant{{Bucket: "media2", Actions: policy.Read | policy.Write | policy.List | policy.Delete}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(t.TempDir(), "spool")
+	var log *slog.Logger
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	p, err := proxy.New(proxy.Config{
+		Policy:    func() *policy.Policy { return pol },
+		Upstreams: map[string]upstream.Upstream{"far": up.Client()},
+		SpoolDir:  spool,
+		Logger:    log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srv *httptest.Server
+	if o.tls {
+		srv = httptest.NewTLSServer(p)
+	} else {
+		srv = httptest.NewServer(p)
+	}
+	t.Cleanup(srv.Close)
+	return &env{t: t, up: up, srv: srv, spoolDir: spool}
+}
+
+// client returns an aws-sdk-go-v2 client as a user would configure it:
+// path style, static keys, the SDK's default checksum behaviour.
+func (e *env) client(key, secret string, opts ...func(*s3.Options)) *s3.Client {
+	hc := e.srv.Client()
+	return s3.New(s3.Options{
+		BaseEndpoint: aws.String(e.srv.URL),
+		Region:       "us-east-1",
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(key, secret, ""),
+		HTTPClient:   hc,
+	}, opts...)
+}
+
+// spoolEmpty fails the test if a request body was left in the spool.
+func (e *env) spoolEmpty() {
+	e.t.Helper()
+	ents, err := os.ReadDir(e.spoolDir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, de := range ents {
+		e.t.Errorf("spool file left behind: %s", de.Name())
+	}
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+// insecureTransport trusts the test server's certificate for raw requests.
+func (e *env) httpClient() *http.Client {
+	if e.srv.TLS == nil {
+		return http.DefaultClient
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}}}
+}
