@@ -75,14 +75,15 @@ type Object struct {
 	// Body yields the bytes; the caller closes it.
 	Body io.ReadCloser
 	// Range is the part of the object that Body holds: non-nil when the
-	// provider answered a Range request with 206.
+	// provider answered a Range request with 206. ObjectInfo.Size is then
+	// still the whole object's size (-1 if the provider did not say).
 	Range *ContentRange
 }
 
 // ContentRange is the byte range of a partial response.
 type ContentRange struct {
 	Start, End int64 // inclusive
-	Total      int64 // the whole object's size
+	Total      int64 // the whole object's size, -1 if unknown ("bytes 0-9/*")
 }
 
 // SSEC holds server-side encryption with customer-provided keys. The key is a
@@ -252,8 +253,10 @@ var (
 	ErrPreconditionFailed = errors.New("upstream: precondition failed")
 	ErrNotModified        = errors.New("upstream: not modified")
 	ErrInvalidRange       = errors.New("upstream: range not satisfiable")
-	// ErrUnavailable means the provider could not be reached or did not
-	// answer in time; the request may be retried later.
+	// ErrUnavailable means the provider could not be reached, did not
+	// answer in time, cut its answer short, or answered with a server
+	// error (5xx, then also an *APIError); the request may be retried
+	// later.
 	ErrUnavailable = errors.New("upstream: unavailable")
 )
 
