@@ -70,6 +70,7 @@ var (
 	errMethodNotAllowed     = &APIError{"MethodNotAllowed", 405, "The specified method is not allowed against this resource.", 0}
 	errNotImplemented       = &APIError{"NotImplemented", 501, "A header or query you provided implies functionality that is not implemented.", 0}
 	errServiceUnavailable   = &APIError{"ServiceUnavailable", 503, "The upstream storage is unavailable. Please retry.", 5}
+	errUpstreamDenied       = &APIError{"ServiceUnavailable", 503, "The upstream refused s3edge's request; the operator should check the upstream credentials.", 30}
 	errInternal             = &APIError{"InternalError", 500, "We encountered an internal error. Please try again.", 0}
 	errNoSuchBucketPolicy   = &APIError{"NoSuchBucketPolicy", 404, "The bucket policy does not exist", 0}
 	errNoSuchCORS           = &APIError{"NoSuchCORSConfiguration", 404, "The CORS configuration does not exist", 0}
@@ -142,6 +143,11 @@ func toAPIError(err error) *APIError {
 	}
 	var up *upstream.APIError
 	if errors.As(err, &up) {
+		if up.Status == http.StatusUnauthorized || up.Status == http.StatusForbidden {
+			// The provider refused s3edge's own credentials: passing its
+			// AccessDenied on would make the client doubt its keys.
+			return errUpstreamDenied
+		}
 		st := up.Status
 		if st < 400 || st > 599 {
 			st = http.StatusBadGateway

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"fmt"
+	"github.com/s3edge/s3edge/proxy/checksum"
+	"github.com/s3edge/s3edge/proxy/sigv4"
 	"io"
 	"net/http"
 	"os"
@@ -35,16 +37,28 @@ func (s *Server) payload(r *http.Request, rq *request) (io.Reader, error) {
 	if r.Body == nil {
 		body = http.NoBody
 	}
-	var trailer func() http.Header
-	var trailerNames []string
+	var opt checksum.Options
 	if rq.auth != nil {
 		var err error
-		if body, trailer, err = rq.auth.Body(body); err != nil {
+		if body, err = rq.auth.Body(body); err != nil {
 			return nil, err
 		}
-		trailerNames = rq.auth.Trailer
+		if cr, ok := body.(*sigv4.ChunkedReader); ok {
+			opt.Trailer, opt.TrailerNames = cr.Trailer, rq.auth.Trailer
+		}
 	}
-	return checksumReader(body, r.Header, trailer, trailerNames)
+	want, err := checksum.FromHeader(r.Header)
+	if err != nil {
+		return nil, err
+	}
+	if len(want) == 0 && len(opt.TrailerNames) == 0 {
+		return body, nil
+	}
+	cr, err := checksum.NewReader(body, want, opt)
+	if err != nil {
+		return nil, err
+	}
+	return cr, nil
 }
 
 // spool is a verified request body on disk: the upstream gets a plain,

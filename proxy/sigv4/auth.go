@@ -151,16 +151,16 @@ func isHex(s string) bool {
 
 // Auth is the result of a successful verification.
 type Auth struct {
-	AccessKeyID   string
-	Region        string
-	Service       string
-	Date          time.Time // the signed request time (X-Amz-Date or Date)
-	Presigned     bool
-	SignedHeaders []string // lower-case, in the order signed
-	Payload       PayloadMode
-	PayloadHash   string   // lower-case hex when Payload is PayloadSigned
-	DecodedLength int64    // X-Amz-Decoded-Content-Length, -1 if absent
-	Trailer       []string // lower-case names from X-Amz-Trailer
+	AccessKeyID   string      // the authenticated principal
+	Region        string      // from the credential scope
+	Service       string      // from the credential scope; always "s3"
+	Date          time.Time   // the signed request time (X-Amz-Date or Date)
+	Presigned     bool        // authenticated by a presigned URL
+	SignedHeaders []string    // lower-case, in the order signed
+	Payload       PayloadMode // how the body is protected
+	PayloadHash   string      // lower-case hex when Payload is PayloadSigned
+	DecodedLength int64       // X-Amz-Decoded-Content-Length, -1 if absent
+	Trailer       []string    // lower-case names from X-Amz-Trailer
 
 	// chain holds the signing key and seed signature the chunk readers
 	// need. It is a pointer so that printing an Auth (%+v, slog) shows an

@@ -52,6 +52,7 @@ type ChunkedReader struct {
 	inChunk   bool  // data chunk open: CRLF and signature check pending
 	want      [32]byte
 	h         hash.Hash // hashes the current chunk (signed modes)
+	sum       [32]byte  // chunk digest; a field so that it does not escape per chunk
 	sts       []byte    // reused string-to-sign buffer
 	trailer   http.Header
 	err       error // sticky; io.EOF once verified
@@ -137,15 +138,25 @@ func (cr *ChunkedReader) fail(err error) error {
 
 // endChunk consumes the CRLF after chunk data and checks its signature.
 func (cr *ChunkedReader) endChunk() error {
-	var crlf [2]byte
-	if _, err := io.ReadFull(cr.r, crlf[:]); err != nil {
-		return eofIsIncomplete(err, "before the CRLF after chunk data")
-	}
-	if crlf != [2]byte{'\r', '\n'} {
-		return fmt.Errorf("%w: chunk data not followed by CRLF", ErrMalformedChunk)
+	if err := cr.readCRLF("chunk data"); err != nil {
+		return err
 	}
 	cr.inChunk = false
 	return cr.verifyChunk()
+}
+
+// readCRLF consumes the CRLF that ends chunk data.
+func (cr *ChunkedReader) readCRLF(after string) error {
+	for _, want := range [2]byte{'\r', '\n'} {
+		c, err := cr.r.ReadByte()
+		if err != nil {
+			return eofIsIncomplete(err, "before the CRLF after "+after)
+		}
+		if c != want {
+			return fmt.Errorf("%w: %s not followed by CRLF", ErrMalformedChunk, after)
+		}
+	}
+	return nil
 }
 
 // verifyChunk checks the signature of the chunk just read (signed modes):
@@ -155,12 +166,11 @@ func (cr *ChunkedReader) verifyChunk() error {
 	if !cr.signed {
 		return nil
 	}
-	var sum [32]byte
-	cr.h.Sum(sum[:0])
+	cr.h.Sum(cr.sum[:0])
 	cr.h.Reset()
 	b := cr.stsPrefix("AWS4-HMAC-SHA256-PAYLOAD\n")
 	b = append(b, emptySHA256+"\n"...)
-	b = hex.AppendEncode(b, sum[:])
+	b = hex.AppendEncode(b, cr.sum[:])
 	return cr.check(b, "chunk")
 }
 
@@ -230,7 +240,7 @@ func (cr *ChunkedReader) readChunkHeader() (last bool, err error) {
 		if !hasExt || !ok {
 			return false, fmt.Errorf("%w: chunk header lacks chunk-signature", ErrMalformedChunk)
 		}
-		if cr.want, err = decodeSignature(string(sig)); err != nil {
+		if cr.want, err = decodeSignature(sig); err != nil {
 			return false, fmt.Errorf("%w: chunk-signature is not 64 lower-case hex digits", ErrMalformedChunk)
 		}
 	} else if hasExt {
@@ -280,12 +290,8 @@ func (cr *ChunkedReader) finish() error {
 			return err
 		}
 	} else {
-		var crlf [2]byte
-		if _, err := io.ReadFull(cr.r, crlf[:]); err != nil {
-			return eofIsIncomplete(err, "before the CRLF after the final chunk")
-		}
-		if crlf != [2]byte{'\r', '\n'} {
-			return fmt.Errorf("%w: final chunk not followed by CRLF", ErrMalformedChunk)
+		if err := cr.readCRLF("the final chunk"); err != nil {
+			return err
 		}
 		if err := cr.expectEOF(); err != nil {
 			return err
@@ -339,8 +345,10 @@ func (cr *ChunkedReader) readTrailers() error {
 		if !ok {
 			return fmt.Errorf("%w: trailer line without ':'", ErrMalformedChunk)
 		}
-		name = strings.ToLower(strings.TrimSpace(name))
-		value = strings.TrimSpace(value)
+		// Only optional whitespace (SP, HTAB) is trimmed: anything else in
+		// the signature line would be a byte the signature does not cover.
+		name = strings.ToLower(strings.Trim(name, " \t"))
+		value = strings.Trim(value, " \t")
 		if name == trailerSignatureName {
 			if !cr.signed {
 				return fmt.Errorf("%w: trailer signature in an unsigned body", ErrMalformedChunk)

@@ -17,10 +17,13 @@
 // once and never normalised; the query is sorted after encoding; header
 // values are trimmed; host and content-length come from the fields net/http
 // moves them to), derives the signing key through a small bounded cache, and
-// compares signatures in constant time. Every failure is one of the ErrX
-// sentinels below, wrapped with context; no error text ever contains a
-// secret or a signature computed with one. The caller's [SecretFunc] error
-// (for example an unknown access key) is wrapped unchanged.
+// compares signatures in constant time. Like S3 it refuses x-amz-* headers
+// that are not signed ([ErrHeadersNotSigned]): the proxy forwards them, so
+// they must not be addable by whoever replays a request. Every failure is
+// one of the ErrX sentinels, wrapped with context; no error text ever
+// contains a secret or a signature computed with one. The caller's
+// [SecretFunc] error (for example an unknown access key) is wrapped
+// unchanged.
 //
 // The returned [Auth] says how the payload is protected ([PayloadMode]).
 // [Auth.Body] turns the raw request body into the payload: it checks a signed

@@ -246,7 +246,7 @@ func isLowerToken(s string) bool {
 // decodeSignature decodes 64 lower-case hex digits. Upper case is refused:
 // every signer emits lower case, and accepting both would let two different
 // header strings carry the same signature.
-func decodeSignature(s string) ([32]byte, error) {
+func decodeSignature[T string | []byte](s T) ([32]byte, error) {
 	var sig [32]byte
 	if len(s) != 64 {
 		return sig, fmt.Errorf("%w: signature is not 64 hex digits", ErrMalformedAuth)
@@ -297,6 +297,9 @@ func requestTime(h http.Header) (time.Time, string, error) {
 		}
 	}
 	t = t.UTC()
+	if t.Year() < 1000 || t.Year() > 9999 { // keep the basic form 16 bytes long
+		return time.Time{}, "", fmt.Errorf("%w: Date %q out of range", ErrMalformedAuth, truncate(v))
+	}
 	return t, t.Format(iso8601Basic), nil
 }
 
