@@ -31,7 +31,7 @@ const (
 // env is a complete s3edge in process: a gofakes3 upstream behind shaping, the
 // proxy on a real listener, and the clients' view of it.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	up       *upstreamtest.Server
 	srv      *httptest.Server
 	spoolDir string
@@ -45,7 +45,7 @@ type envOptions struct {
 // newEnv starts an upstream and s3edge. Virtual bucket "media" maps to
 // upstream bucket "shared" under prefix "hs1/", "media2" to the same bucket
 // under "hs2/": two homeservers sharing one provider account.
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	up := upstreamtest.NewServer(o.shape, upstreamBucket)
 	t.Cleanup(up.Close)
@@ -112,7 +112,7 @@ func (e *env) spoolEmpty() {
 	}
 }
 
-func ctx(t *testing.T) context.Context { return t.Context() }
+func ctx(t testing.TB) context.Context { return t.Context() }
 
 // insecureTransport trusts the test server's certificate for raw requests.
 func (e *env) httpClient() *http.Client {
