@@ -98,7 +98,9 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 	h.Set("Content-Length", formatInt(n))
 	w.WriteHeader(status)
-	return s.copyOut(w, obj.Body, n)
+	err = s.copyOut(w, obj.Body, n)
+	s.metrics.bytesOut.WithLabelValues(rq.bucket, "upstream").Add(float64(rq.bytesOut))
+	return err
 }
 
 func applyOverrides(h http.Header, q map[string][]string) {

@@ -80,6 +80,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 		return err
 	}
 	defer sp.Close()
+	s.metrics.bytesIn.WithLabelValues(rq.bucket).Add(float64(sp.size))
 	part, err := up.UploadPart(r.Context(), upstream.PartInput{
 		Bucket:     b.Bucket,
 		Key:        b.Prefix + rq.key,

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -165,4 +167,21 @@ func (s *Server) readSmallBody(r *http.Request, rq *request, limit int64) ([]byt
 		return nil, errMalformedXML.withMessage("The XML you provided was larger than the maximum allowed.")
 	}
 	return buf.Bytes(), nil
+}
+
+// clearSpool removes request bodies a crash left behind: they were never
+// acknowledged, so nothing is lost.
+func clearSpool(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("proxy: spool directory: %w", err)
+	}
+	for _, de := range ents {
+		if strings.HasPrefix(de.Name(), "body-") {
+			if err := os.Remove(filepath.Join(dir, de.Name())); err != nil {
+				return fmt.Errorf("proxy: clear spool: %w", err)
+			}
+		}
+	}
+	return nil
 }

@@ -28,6 +28,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		return err
 	}
 	defer sp.Close()
+	s.metrics.bytesIn.WithLabelValues(rq.bucket).Add(float64(sp.size))
 	info, err := up.Put(r.Context(), upstream.PutInput{
 		Bucket:       b.Bucket,
 		Key:          b.Prefix + rq.key,

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,6 +47,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives request logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, receives the proxy's Prometheus collectors.
+	Metrics prometheus.Registerer
 }
 
 // Server is the S3 front end: an http.Handler that authenticates, authorizes
@@ -54,6 +57,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	verifier *sigv4.Verifier
+	metrics  *metrics
 	started  time.Time
 	idPrefix string
 	seq      atomic.Uint64
@@ -69,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := os.MkdirAll(cfg.SpoolDir, 0o700); err != nil {
 		return nil, fmt.Errorf("proxy: spool directory: %w", err)
+	}
+	if err := clearSpool(cfg.SpoolDir); err != nil {
+		return nil, err
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
@@ -91,11 +98,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
+	var err error
 	s := &Server{
 		cfg:      cfg,
 		log:      log,
 		started:  cfg.Now().UTC().Truncate(time.Second),
 		idPrefix: fmt.Sprintf("%X", b[:]),
+	}
+	if s.metrics, err = newMetrics(cfg.Metrics); err != nil {
+		return nil, fmt.Errorf("proxy: metrics: %w", err)
 	}
 	s.verifier = &sigv4.Verifier{
 		Secret: func(id string) (string, error) { return cfg.Policy().Secret(id) },
@@ -262,6 +273,7 @@ func headerSize(r *http.Request) int {
 }
 
 func (s *Server) logRequest(r *http.Request, rq *request) {
+	s.metrics.observe(rq)
 	if !s.log.Enabled(r.Context(), slog.LevelDebug) {
 		return
 	}

@@ -10,10 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metricsHandler serves Prometheus /metrics from a registry of its own (not
-// the global DefaultRegisterer): Go runtime, process and build metrics,
-// plus s3edge_build_info.
-func metricsHandler(log *slog.Logger) (http.Handler, error) {
+// newRegistry returns a Prometheus registry of s3edge's own (not the global
+// DefaultRegisterer) with Go runtime, process and build metrics, plus
+// s3edge_build_info; the proxy and cache add theirs.
+func newRegistry() (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "s3edge_build_info",
@@ -31,11 +31,16 @@ func metricsHandler(log *slog.Logger) (http.Handler, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
+	return reg, nil
+}
+
+// metricsHandler serves /metrics from reg.
+func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		Registry:          reg,
 		EnableOpenMetrics: true,
 	}))
-	return mux, nil
+	return mux
 }

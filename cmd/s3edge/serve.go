@@ -69,7 +69,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
 	handler, err := proxy.New(proxy.Config{
+		Metrics:        reg,
 		Policy:         func() *policy.Policy { return pol },
 		Upstreams:      ups.byName,
 		SpoolDir:       filepath.Join(cfg.DataDir, "spool"),
@@ -116,11 +121,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
 	if cfg.MetricsListen != "" {
-		mh, err := metricsHandler(log)
-		if err != nil {
-			ln.Close()
-			return err
-		}
+		mh := metricsHandler(reg, log)
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
 			ln.Close()

@@ -268,7 +268,7 @@ credentials:
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"go_goroutines", "process_open_fds", "s3edge_build_info{"} {
+	for _, want := range []string{"go_goroutines", "process_open_fds", "s3edge_build_info{", `s3edge_requests_total{op="PutObject",status="200"}`, `s3edge_requests_total{op="GetObject",status="403"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
