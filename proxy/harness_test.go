@@ -38,8 +38,9 @@ type env struct {
 }
 
 type envOptions struct {
-	tls   bool
-	shape upstreamtest.Shape
+	tls         bool
+	shape       upstreamtest.Shape
+	baseDomains []string
 }
 
 // newEnv starts an upstream and s3edge. Virtual bucket "media" maps to
@@ -69,10 +70,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	p, err := proxy.New(proxy.Config{
-		Policy:    func() *policy.Policy { return pol },
-		Upstreams: map[string]upstream.Upstream{"far": up.Client()},
-		SpoolDir:  spool,
-		Logger:    log,
+		Policy:      func() *policy.Policy { return pol },
+		Upstreams:   map[string]upstream.Upstream{"far": up.Client()},
+		SpoolDir:    spool,
+		Logger:      log,
+		BaseDomains: o.baseDomains,
 	})
 	if err != nil {
 		t.Fatal(err)
