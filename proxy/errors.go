@@ -94,6 +94,8 @@ func toAPIError(err error) *APIError {
 	switch {
 	case errors.Is(err, sigv4.ErrMissingAuth):
 		return errAccessDenied
+	case errors.Is(err, sigv4.ErrHeadersNotSigned):
+		return errAccessDenied.withMessage("There were headers present in the request which were not signed")
 	case errors.Is(err, sigv4.ErrExpired):
 		return errExpired
 	case errors.Is(err, sigv4.ErrTimeSkewed):

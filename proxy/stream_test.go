@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -97,6 +98,22 @@ func peakRSS(t testing.TB) int64 {
 // to memory. S3EDGE_STREAM_BYTES sets the size (default 256 MiB; the figure
 // in the issue note uses 2 GiB).
 func TestStreamFlatMemory(t *testing.T) {
+	// Peak RSS is a property of the whole process, so the measurement runs
+	// in a fresh copy of the test binary, not after the other tests.
+	if os.Getenv("S3EDGE_STREAM_CHILD") == "" {
+		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestStreamFlatMemory$", "-test.v")
+		cmd.Env = append(os.Environ(), "S3EDGE_STREAM_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "stream_test.go") {
+				t.Log(strings.TrimSpace(line))
+			}
+		}
+		if err != nil {
+			t.Fatalf("stream test process failed: %v\n%s", err, out)
+		}
+		return
+	}
 	size := int64(256 << 20)
 	if v := os.Getenv("S3EDGE_STREAM_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -165,7 +182,11 @@ func TestStreamFlatMemory(t *testing.T) {
 	if got := bulk.received.Load(); got != size {
 		t.Errorf("upstream received %d bytes, want %d", got, size)
 	}
-	if putRSS > 150<<20 {
-		t.Errorf("peak RSS %d MiB, want under 150 MiB", putRSS>>20)
+	limit := int64(150 << 20)
+	if raceEnabled {
+		limit *= 4
+	}
+	if putRSS > limit {
+		t.Errorf("peak RSS %d MiB, want under %d MiB", putRSS>>20, limit>>20)
 	}
 }
