@@ -132,11 +132,18 @@ func New(cfg Config) (*Policy, error) {
 		if b.Bucket == "" {
 			b.Bucket = name
 		}
+		if b.Prefix != "" && !strings.HasSuffix(b.Prefix, "/") {
+			return nil, fmt.Errorf("policy: bucket %q: prefix %q must end with '/' (else it would share keys with prefixes that extend it)", name, b.Prefix)
+		}
 		b.PublicReadPrefixes = slices.Clone(b.PublicReadPrefixes)
 		p.buckets[name] = b
 		p.names = append(p.names, name)
 	}
 	sort.Strings(p.names)
+
+	if err := checkOverlap(p.buckets, p.names); err != nil {
+		return nil, err
+	}
 
 	anon := &Principal{}
 	for _, name := range p.names {
@@ -174,6 +181,23 @@ func New(cfg Config) (*Policy, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkOverlap refuses two virtual buckets whose keys would meet at the
+// upstream: the same upstream bucket where one prefix contains the other.
+// Tenant isolation must not rest on how keys happen to be named.
+func checkOverlap(buckets map[string]Bucket, names []string) error {
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			x, y := buckets[a], buckets[b]
+			if x.Upstream == y.Upstream && x.Bucket == y.Bucket &&
+				(strings.HasPrefix(x.Prefix, y.Prefix) || strings.HasPrefix(y.Prefix, x.Prefix)) {
+				return fmt.Errorf("policy: buckets %q and %q overlap in upstream %s bucket %s (prefixes %q and %q)",
+					a, b, x.Upstream, x.Bucket, x.Prefix, y.Prefix)
+			}
+		}
+	}
+	return nil
 }
 
 // ValidBucketName checks the S3 bucket naming rules that matter for
@@ -257,6 +281,34 @@ func (p *Policy) CanAccessBucket(pr *Principal, bucket string, a Action) bool {
 	return slices.ContainsFunc(pr.grants, func(g Grant) bool {
 		return g.Bucket == bucket && g.Actions&a == a
 	})
+}
+
+// ListScope narrows a listing of bucket under prefix to what pr may see. It
+// returns the prefix to list upstream, or ok=false when pr can see nothing
+// there. When one grant covers everything visible, the result is that
+// grant's prefix, so that every key listed is visible; a delimiter inside
+// the grant's prefix keeps the requested prefix, because listing deeper would
+// change the common prefixes the caller sees.
+func (p *Policy) ListScope(pr *Principal, bucket, prefix, delim string) (scope string, ok bool) {
+	var narrower []string
+	for _, g := range pr.grants {
+		if g.Bucket != bucket || g.Actions&List == 0 {
+			continue
+		}
+		if strings.HasPrefix(prefix, g.Prefix) {
+			return prefix, true
+		}
+		if strings.HasPrefix(g.Prefix, prefix) {
+			narrower = append(narrower, g.Prefix)
+		}
+	}
+	switch {
+	case len(narrower) == 0:
+		return "", false
+	case len(narrower) == 1 && (delim == "" || !strings.Contains(narrower[0][len(prefix):], delim)):
+		return narrower[0], true
+	}
+	return prefix, true
 }
 
 // Visible reports whether a listed key of bucket may be shown to pr.

@@ -34,6 +34,9 @@ func TestNewValidates(t *testing.T) {
 		{"unknown bucket grant", func(c *Config) { c.Credentials[0].Grants[0].Bucket = "nope" }, "unknown bucket"},
 		{"no actions", func(c *Config) { c.Credentials[0].Grants[0].Actions = 0 }, "no action"},
 		{"bad key chars", func(c *Config) { c.Credentials[0].AccessKeyID = "a/b" }, "may not contain"},
+		{"prefix without slash", func(c *Config) { c.Buckets["media"] = Bucket{Upstream: "b2", Bucket: "shared", Prefix: "hs1"} }, "must end with '/'"},
+		{"overlapping prefixes", func(c *Config) { c.Buckets["media3"] = Bucket{Upstream: "b2", Bucket: "shared", Prefix: "hs1/sub/"} }, "overlap"},
+		{"empty prefix overlaps", func(c *Config) { c.Buckets["all"] = Bucket{Upstream: "b2", Bucket: "shared"} }, "overlap"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,5 +131,42 @@ func TestParseAction(t *testing.T) {
 	}
 	if _, err := ParseAction("admin"); err == nil {
 		t.Error("ParseAction(admin) succeeded")
+	}
+}
+
+func TestListScope(t *testing.T) {
+	cfg := testConfig()
+	cfg.Credentials = append(cfg.Credentials, Credential{AccessKeyID: "two", SecretAccessKey: "secret-two-x", Grants: []Grant{
+		{Bucket: "media", Prefix: "a/x/", Actions: List}, {Bucket: "media", Prefix: "b/", Actions: List},
+	}})
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syn, _ := p.Principal("synapse")
+	th, _ := p.Principal("thumbs")
+	two, _ := p.Principal("two")
+	tests := []struct {
+		pr            *Principal
+		prefix, delim string
+		want          string
+		ok            bool
+	}{
+		{syn, "", "/", "", true},
+		{syn, "x/", "", "x/", true},
+		{th, "", "", "local_thumbnails/", true},
+		{th, "local_", "", "local_thumbnails/", true},
+		{th, "", "/", "", true}, // a delimiter inside the grant keeps the caller's prefix
+		{th, "local_thumbnails/a/", "/", "local_thumbnails/a/", true},
+		{th, "local_content/", "", "", false},
+		{two, "", "", "", true},
+		{two, "a/", "", "a/x/", true},
+		{two, "c/", "", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := p.ListScope(tt.pr, "media", tt.prefix, tt.delim)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("ListScope(%s, %q, %q) = %q, %v; want %q, %v", tt.pr, tt.prefix, tt.delim, got, ok, tt.want, tt.ok)
+		}
 	}
 }

@@ -14,6 +14,10 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, rq *reques
 	if err := s.authorize(rq, rq.key, policy.Delete); err != nil {
 		return err
 	}
+	if r.URL.Query().Has("versionId") {
+		// Dropping the version would delete something else than asked.
+		return errNotImplemented.withMessage("s3edge does not delete object versions.")
+	}
 	up, b, err := s.target(rq)
 	if err != nil {
 		return err
@@ -48,9 +52,14 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 	var keys []string
 	sent := make(map[string]string) // upstream key → client key
 	for _, o := range req.Objects {
+		if err := validKey(o.Key); err != nil {
+			api := toAPIError(err)
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: api.Code, Message: api.Message})
+			continue
+		}
 		switch {
-		case len(o.Key) > maxKeyLen:
-			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: errKeyTooLong.Code, Message: errKeyTooLong.Message})
+		case o.VersionID != "":
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: errNotImplemented.Code, Message: "s3edge does not delete object versions."})
 		case s.authorize(rq, o.Key, policy.Delete) != nil:
 			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: errAccessDenied.Code, Message: errAccessDenied.Message})
 		default:

@@ -70,7 +70,8 @@ var (
 	errMethodNotAllowed     = &APIError{"MethodNotAllowed", 405, "The specified method is not allowed against this resource.", 0}
 	errNotImplemented       = &APIError{"NotImplemented", 501, "A header or query you provided implies functionality that is not implemented.", 0}
 	errServiceUnavailable   = &APIError{"ServiceUnavailable", 503, "The upstream storage is unavailable. Please retry.", 5}
-	errUpstreamDenied       = &APIError{"ServiceUnavailable", 503, "The upstream refused s3edge's request; the operator should check the upstream credentials.", 30}
+	errUpstreamDenied       = &APIError{"AccessDenied", 403, "Access Denied by the upstream storage provider.", 0}
+	errSlowDown             = &APIError{"SlowDown", 503, "Please reduce your request rate.", 1}
 	errInternal             = &APIError{"InternalError", 500, "We encountered an internal error. Please try again.", 0}
 	errNoSuchBucketPolicy   = &APIError{"NoSuchBucketPolicy", 404, "The bucket policy does not exist", 0}
 	errNoSuchCORS           = &APIError{"NoSuchCORSConfiguration", 404, "The CORS configuration does not exist", 0}
@@ -146,8 +147,11 @@ func toAPIError(err error) *APIError {
 	var up *upstream.APIError
 	if errors.As(err, &up) {
 		if up.Status == http.StatusUnauthorized || up.Status == http.StatusForbidden {
-			// The provider refused s3edge's own credentials: passing its
-			// AccessDenied on would make the client doubt its keys.
+			// The provider refused: s3edge's credentials or policy at
+			// the provider lack something (AWS also answers 403 for a
+			// missing key when s3:ListBucket is not granted). Say so,
+			// without the provider's message, which may name upstream
+			// buckets; 403 keeps SDKs from retrying in a loop.
 			return errUpstreamDenied
 		}
 		st := up.Status
@@ -196,8 +200,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rq *request,
 
 	h := w.Header()
 	for k := range h {
-		// Drop object headers a handler may have set before failing.
-		if k != "X-Amz-Request-Id" && k != "X-Amz-Id-2" {
+		// Drop object headers a handler may have set before failing; a
+		// 304 keeps the validators, as HTTP asks.
+		switch k {
+		case "X-Amz-Request-Id", "Server":
+		case "Etag", "Last-Modified", "Cache-Control", "Expires":
+			if api.Status != http.StatusNotModified {
+				delete(h, k)
+			}
+		default:
 			delete(h, k)
 		}
 	}

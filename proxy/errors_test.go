@@ -27,7 +27,7 @@ func TestToAPIError(t *testing.T) {
 		{sigv4.ErrExpired, "AccessDenied", 403},
 		{sigv4.ErrHeadersNotSigned, "AccessDenied", 403},
 		{sigv4.ErrUnsupported, "NotImplemented", 501},
-		{&upstream.APIError{Code: "AccessDenied", Status: 403}, "ServiceUnavailable", 503},
+		{&upstream.APIError{Code: "AccessDenied", Status: 403}, "AccessDenied", 403},
 		{sigv4.ErrContentSHA256Mismatch, "XAmzContentSHA256Mismatch", 400},
 		{sigv4.ErrChunkSignatureMismatch, "SignatureDoesNotMatch", 403},
 		{sigv4.ErrMalformedChunk, "IncompleteBody", 400},

@@ -96,7 +96,10 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		status, n = http.StatusPartialContent, obj.Range.End-obj.Range.Start+1
 		h.Set("Content-Range", contentRange(obj.Range.Start, n, obj.Range.Total))
 	}
-	h.Set("Content-Length", formatInt(n))
+	// A provider that sends no length gets its body streamed to EOF.
+	if n >= 0 {
+		h.Set("Content-Length", formatInt(n))
+	}
 	w.WriteHeader(status)
 	err = s.copyOut(w, obj.Body, n)
 	s.metrics.bytesOut.WithLabelValues(rq.bucket, "upstream").Add(float64(rq.bytesOut))
@@ -142,14 +145,22 @@ func (s *Server) copyOut(w http.ResponseWriter, body io.Reader, n int64) error {
 	defer copyBufs.Put(bp)
 	buf := *bp
 	var done int64
-	for done < n {
-		m, rerr := body.Read(buf[:min(int64(len(buf)), n-done)])
+	unknown := n < 0 // length not known: copy to EOF
+	for unknown || done < n {
+		want := int64(len(buf))
+		if !unknown {
+			want = min(want, n-done)
+		}
+		m, rerr := body.Read(buf[:want])
 		if m > 0 {
 			_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StallTimeout))
 			if _, werr := w.Write(buf[:m]); werr != nil {
 				return errClientGone
 			}
 			done += int64(m)
+		}
+		if rerr == io.EOF && unknown {
+			break
 		}
 		if rerr == io.EOF && done < n {
 			rerr = io.ErrUnexpectedEOF

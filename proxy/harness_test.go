@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -41,6 +42,7 @@ type envOptions struct {
 	tls         bool
 	shape       upstreamtest.Shape
 	baseDomains []string
+	stall       time.Duration
 }
 
 // newEnv starts an upstream and s3edge. Virtual bucket "media" maps to
@@ -74,7 +76,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Upstreams:   map[string]upstream.Upstream{"far": up.Client()},
 		SpoolDir:    spool,
 		Logger:      log,
-		BaseDomains: o.baseDomains,
+		BaseDomains:  o.baseDomains,
+		StallTimeout: o.stall,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,10 +14,12 @@ const maxUserMetadata = 2 << 10
 
 // storedHeaders are the request headers of a PUT that describe the object and
 // are stored with it upstream.
+//
+// Headers that act on the provider account (tags that drive lifecycle or
+// access rules, KMS key IDs, website redirects, ACLs) are not passed on: a
+// tenant of s3edge must not steer the operator's account.
 var storedHeaders = []string{
 	"Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires",
-	"X-Amz-Tagging", "X-Amz-Website-Redirect-Location",
-	"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id",
 }
 
 // objectHeadersIn collects the representation headers of a write request.
@@ -42,6 +44,9 @@ func objectHeadersIn(h http.Header) (map[string]string, error) {
 		if v := h.Get(name); v != "" {
 			out[name] = v
 		}
+	}
+	if h.Get("X-Amz-Server-Side-Encryption") == "AES256" {
+		out["X-Amz-Server-Side-Encryption"] = "AES256"
 	}
 	if ce, ok := out["Content-Encoding"]; ok {
 		if ce = stripAWSChunked(ce); ce == "" {
@@ -80,7 +85,11 @@ func sseC(h http.Header, copySource bool) upstream.SSEC {
 // setObjectHeaders writes an object's metadata as response headers.
 func setObjectHeaders(h http.Header, info *upstream.ObjectInfo) {
 	for k, v := range info.Header {
-		h.Set(k, v)
+		// A KMS key ID names the provider account: not the client's
+		// business.
+		if k != "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id" {
+			h.Set(k, v)
+		}
 	}
 	ct := info.ContentType
 	if ct == "" {

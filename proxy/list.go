@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -63,25 +64,17 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, rq *request
 		after = marker
 	}
 
+	for _, v := range []string{prefix, after} {
+		if err := validKey(v); err != nil {
+			return err
+		}
+	}
 	if maxKeys > 0 {
-		in := upstream.ListInput{
-			Bucket:    b.Bucket,
-			Prefix:    b.Prefix + prefix,
-			Delimiter: delim,
-			MaxKeys:   int32(maxKeys),
-		}
-		if after != "" {
-			in.StartAfter = b.Prefix + after
-			if delim != "" && strings.HasSuffix(after, delim) && strings.HasPrefix(after, prefix) {
-				in.StartAfter += afterAll
-			}
-		}
-		page, err := up.List(r.Context(), in)
+		last, truncated, err := s.listPage(r, rq, up, b, &res, after, !v2)
 		if err != nil {
 			return err
 		}
-		last := s.fillListing(&res, rq, b.Prefix, page, !v2)
-		if page.IsTruncated && last != "" {
+		if truncated && last != "" {
 			res.IsTruncated = true
 			if v2 {
 				res.NextToken = base64.RawURLEncoding.EncodeToString([]byte(last))
@@ -101,45 +94,83 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, rq *request
 	return writeXML(w, http.StatusOK, &res)
 }
 
-// fillListing copies the visible part of an upstream page into res, with the
-// bucket's prefix removed, and returns the last key or prefix of the page.
-func (s *Server) fillListing(res *listBucketResult, rq *request, bucketPrefix string, page upstream.ListPage, withOwner bool) string {
+// maxListScan bounds the upstream pages one listing request may read while
+// it skips keys the caller may not see.
+const maxListScan = 20
+
+// listPage fills res with one page of the caller's view of the bucket and
+// returns the last key or common prefix it holds and whether more follow.
+//
+// Only visible names ever leave: the resume point is the last visible name,
+// so tokens and markers cannot reveal keys outside the caller's grants. When
+// a single grant covers what the caller may see under the requested prefix,
+// the upstream listing is narrowed to it and every name it returns is
+// visible; otherwise pages are filtered, and invisible stretches are skipped
+// by reading up to maxListScan upstream pages.
+func (s *Server) listPage(r *http.Request, rq *request, up upstream.Upstream, b policy.Bucket, res *listBucketResult, after string, withOwner bool) (string, bool, error) {
+	prefix, delim := res.Prefix, res.Delimiter
+	scope, ok := rq.policy.ListScope(rq.principal, rq.bucket, prefix, delim)
+	if !ok {
+		return "", false, nil
+	}
+	in := upstream.ListInput{
+		Bucket:    b.Bucket,
+		Prefix:    b.Prefix + scope,
+		Delimiter: delim,
+		MaxKeys:   int32(res.MaxKeys),
+	}
 	var last string
-	for _, o := range page.Objects {
-		key, ok := strings.CutPrefix(o.Key, bucketPrefix)
-		if !ok {
-			continue
+	for range maxListScan {
+		if after != "" {
+			in.StartAfter = b.Prefix + after
+			if delim != "" && strings.HasSuffix(after, delim) && strings.HasPrefix(after, prefix) {
+				in.StartAfter += afterAll
+			}
 		}
-		last = max(last, key)
-		if !rq.policy.Visible(rq.principal, rq.bucket, key) {
-			continue
+		page, err := up.List(r.Context(), in)
+		if err != nil {
+			return "", false, err
 		}
-		lo := listedObject{
-			Key:          key,
-			LastModified: s3Time(o.LastModified),
-			ETag:         o.ETag,
-			Size:         o.Size,
-			StorageClass: o.StorageClass,
+		var seen string // last name of the page, visible or not
+		for _, o := range page.Objects {
+			key, ok := strings.CutPrefix(o.Key, b.Prefix)
+			if !ok {
+				continue
+			}
+			seen = max(seen, key)
+			if !rq.policy.Visible(rq.principal, rq.bucket, key) {
+				continue
+			}
+			last = max(last, key)
+			lo := listedObject{
+				Key:          key,
+				LastModified: s3Time(o.LastModified),
+				ETag:         o.ETag,
+				Size:         o.Size,
+				StorageClass: cmp.Or(o.StorageClass, "STANDARD"),
+			}
+			if withOwner {
+				lo.Owner = &owner{ID: rq.principal.String(), DisplayName: rq.principal.String()}
+			}
+			res.Contents = append(res.Contents, lo)
 		}
-		if lo.StorageClass == "" {
-			lo.StorageClass = "STANDARD"
+		for _, cp := range page.CommonPrefixes {
+			p, ok := strings.CutPrefix(cp, b.Prefix)
+			if !ok {
+				continue
+			}
+			seen = max(seen, p)
+			if rq.policy.VisiblePrefix(rq.principal, rq.bucket, p) {
+				last = max(last, p)
+				res.CommonPrefixes = append(res.CommonPrefixes, commonPrefix{Prefix: p})
+			}
 		}
-		if withOwner {
-			lo.Owner = &owner{ID: rq.principal.String(), DisplayName: rq.principal.String()}
+		if !page.IsTruncated || last != "" || seen == "" {
+			return last, page.IsTruncated && last != "", nil
 		}
-		res.Contents = append(res.Contents, lo)
+		after = seen // a page of invisible names: look further
 	}
-	for _, cp := range page.CommonPrefixes {
-		p, ok := strings.CutPrefix(cp, bucketPrefix)
-		if !ok {
-			continue
-		}
-		last = max(last, p)
-		if rq.policy.VisiblePrefix(rq.principal, rq.bucket, p) {
-			res.CommonPrefixes = append(res.CommonPrefixes, commonPrefix{Prefix: p})
-		}
-	}
-	return last
+	return "", false, errSlowDown.withMessage("The listing holds too many keys outside your grants; list a narrower prefix.")
 }
 
 func parseMaxKeys(v string) (int, error) {

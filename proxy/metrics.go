@@ -50,8 +50,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 func (m *metrics) observe(rq *request) {
 	op := rq.op
-	if op == "" {
-		op = "unknown"
+	if _, ok := handlers[op]; !ok {
+		// Names of unsupported operations come from the request: keep
+		// them out of label values so that cardinality stays bounded.
+		op = "unsupported"
 	}
 	status := rq.status
 	if status == 0 {

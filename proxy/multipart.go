@@ -121,11 +121,13 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, rq *r
 		return err
 	}
 	info, err := up.CompleteMultipart(r.Context(), upstream.CompleteInput{
-		Bucket:   b.Bucket,
-		Key:      b.Prefix + rq.key,
-		UploadID: id,
-		Parts:    parts,
-		SSEC:     sseC(r.Header, false),
+		Bucket:      b.Bucket,
+		Key:         b.Prefix + rq.key,
+		UploadID:    id,
+		Parts:       parts,
+		SSEC:        sseC(r.Header, false),
+		IfMatch:     r.Header.Get("If-Match"),
+		IfNoneMatch: r.Header.Get("If-None-Match"),
 	})
 	if err != nil {
 		return err
@@ -159,8 +161,11 @@ func (s *Server) abortMultipart(w http.ResponseWriter, r *http.Request, rq *requ
 }
 
 func (s *Server) listParts(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := s.authorize(rq, rq.key, policy.Write); err != nil {
-		return err
+	// The uploader (write) and a lister (list) may both see the parts.
+	if s.authorize(rq, rq.key, policy.Write) != nil {
+		if err := s.authorize(rq, rq.key, policy.List); err != nil {
+			return err
+		}
 	}
 	q := r.URL.Query()
 	id, err := uploadID(q)
@@ -219,6 +224,11 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
+	for _, v := range []string{q.Get("prefix"), q.Get("key-marker")} {
+		if err := validKey(v); err != nil {
+			return err
+		}
+	}
 	in := upstream.ListUploadsInput{
 		Bucket:         b.Bucket,
 		Prefix:         b.Prefix + q.Get("prefix"),
@@ -239,11 +249,13 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, rq *request
 			return err
 		}
 		id := rq.principal.String()
+		var lastKey, lastID string // of visible uploads only: markers must not leak keys
 		for _, u := range page.Uploads {
 			key, ok := strings.CutPrefix(u.Key, b.Prefix)
 			if !ok || !rq.policy.Visible(rq.principal, rq.bucket, key) {
 				continue
 			}
+			lastKey, lastID = key, u.UploadID
 			sc := u.StorageClass
 			if sc == "" {
 				sc = "STANDARD"
@@ -255,9 +267,9 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, rq *request
 				res.CommonPrefixes = append(res.CommonPrefixes, commonPrefix{Prefix: p})
 			}
 		}
-		res.IsTruncated = page.IsTruncated
-		res.NextKeyMarker = strings.TrimPrefix(page.NextKeyMarker, b.Prefix)
-		res.NextUploadIDMarker = page.NextUploadIDMarker
+		if page.IsTruncated && lastKey != "" {
+			res.IsTruncated, res.NextKeyMarker, res.NextUploadIDMarker = true, lastKey, lastID
+		}
 	}
 	return writeXML(w, http.StatusOK, &res)
 }

@@ -39,6 +39,8 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		StorageClass: r.Header.Get("X-Amz-Storage-Class"),
 		Header:       hdr,
 		SSEC:         sseC(r.Header, false),
+		IfMatch:      r.Header.Get("If-Match"),
+		IfNoneMatch:  r.Header.Get("If-None-Match"),
 	})
 	if err != nil {
 		return err
@@ -77,8 +79,8 @@ func copySource(v string) (bucket, key, version string, err error) {
 	if !ok || bucket == "" || key == "" {
 		return "", "", "", errInvalidArgument.withMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
-	if len(key) > maxKeyLen {
-		return "", "", "", errKeyTooLong
+	if err := validKey(key); err != nil {
+		return "", "", "", err
 	}
 	return bucket, key, ver, nil
 }

@@ -84,14 +84,31 @@ func parseRoute(r *http.Request, baseDomains []string) (route, error) {
 	if rt.bucket != "" && policy.ValidBucketName(rt.bucket) != nil {
 		return rt, errInvalidBucketName
 	}
-	if len(rt.key) > maxKeyLen {
-		return rt, errKeyTooLong
-	}
-	if !utf8.ValidString(rt.key) {
-		return rt, errInvalidArgument.withMessage("Object keys must be valid UTF-8.")
+	if err := validKey(rt.key); err != nil {
+		return rt, err
 	}
 	rt.op = operation(r.Method, r.URL.Query(), r.Header, rt.bucket, rt.key)
 	return rt, nil
+}
+
+// validKey checks a key, or a prefix or marker that becomes part of one,
+// before it is mapped to an upstream key. Keys are opaque to S3, but "." and
+// ".." segments are refused: a provider (or a proxy in front of one) that
+// resolves dot segments would otherwise let a key step out of its bucket's
+// prefix and its grant. No S3 client needs them; Synapse never makes them.
+func validKey(key string) error {
+	if len(key) > maxKeyLen {
+		return errKeyTooLong
+	}
+	if !utf8.ValidString(key) {
+		return errInvalidArgument.withMessage("Object keys must be valid UTF-8.")
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "." || seg == ".." {
+			return errInvalidArgument.withMessage("Object keys with '.' or '..' segments are not accepted.")
+		}
+	}
+	return nil
 }
 
 // hostBucket returns the bucket named by a virtual-host style Host header.
@@ -132,14 +149,11 @@ func operation(method string, q url.Values, h http.Header, bucket, key string) s
 			}
 			return "ListObjects"
 		case http.MethodPut:
-			if len(q) == 0 {
-				return "CreateBucket"
+			if sub := firstQueryKey(q); sub != "" {
+				return "PutBucket" + sub
 			}
-			return "PutBucket" + firstQueryKey(q)
+			return "CreateBucket"
 		case http.MethodDelete:
-			if len(q) == 0 {
-				return "DeleteBucket"
-			}
 			return "DeleteBucket" + firstQueryKey(q)
 		case http.MethodPost:
 			if has("delete") {
@@ -190,14 +204,22 @@ func operation(method string, q url.Values, h http.Header, bucket, key string) s
 	return ""
 }
 
-// firstQueryKey names an operation on a bucket subresource for the 501
-// message, e.g. PutBucketPolicy.
+// firstQueryKey names the subresource of a bucket-level PUT or DELETE, e.g.
+// "Policy" for PutBucketPolicy, or "" for the bucket itself. Presigning
+// parameters are not subresources. Only short ASCII names qualify: the
+// result ends up in messages and metrics.
 func firstQueryKey(q url.Values) string {
 	keys := slices.Sorted(maps.Keys(q))
 	for _, k := range keys {
-		if k != "" {
-			return strings.ToUpper(k[:1]) + k[1:]
+		if k == "" || k == "x-id" || strings.HasPrefix(strings.ToLower(k), "x-amz-") {
+			continue
 		}
+		if len(k) > 32 || strings.IndexFunc(k, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-')
+		}) >= 0 {
+			return "Unknown"
+		}
+		return strings.ToUpper(k[:1]) + k[1:]
 	}
 	return ""
 }

@@ -186,6 +186,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Amz-Request-Id", rq.id)
 	h.Set("Server", "s3edge")
 	rw := &responseWriter{ResponseWriter: w, rq: rq}
+	// Bound the whole exchange from the start: a client that sends a body
+	// nobody reads, or stops reading a response, is cut off after
+	// StallTimeout. Streaming copies extend the deadlines as bytes move.
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(s.cfg.StallTimeout)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
 	defer s.logRequest(r, rq)
 	if err := s.serve(rw, r, rq); err != nil {
 		s.writeError(rw, r, rq, err)

@@ -91,6 +91,8 @@ func (s *S3) CompleteMultipart(ctx context.Context, in CompleteInput) (ObjectInf
 		SSECustomerAlgorithm: str(in.SSEC.Algorithm),
 		SSECustomerKey:       str(in.SSEC.Key),
 		SSECustomerKeyMD5:    str(in.SSEC.KeyMD5),
+
+		IfMatch: str(in.IfMatch), IfNoneMatch: str(in.IfNoneMatch),
 	})
 	if err != nil {
 		return ObjectInfo{}, translate("complete multipart", in.Bucket, in.Key, err)

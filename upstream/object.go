@@ -164,6 +164,8 @@ func (s *S3) Put(ctx context.Context, in PutInput) (ObjectInfo, error) {
 		SSECustomerAlgorithm: str(in.SSEC.Algorithm),
 		SSECustomerKey:       str(in.SSEC.Key),
 		SSECustomerKeyMD5:    str(in.SSEC.KeyMD5),
+
+		IfMatch: str(in.IfMatch), IfNoneMatch: str(in.IfNoneMatch),
 	}
 	if in.Body != nil {
 		req.Body = in.Body

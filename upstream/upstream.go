@@ -133,6 +133,9 @@ type PutInput struct {
 	// X-Amz-Website-Redirect-Location, X-Amz-Acl.
 	Header map[string]string
 	SSEC   SSEC
+	// IfMatch and IfNoneMatch make the write conditional (S3's conditional
+	// writes): ErrPreconditionFailed when they do not hold.
+	IfMatch, IfNoneMatch string
 }
 
 // CopyInput describes a server-side copy.
@@ -201,6 +204,8 @@ type CompleteInput struct {
 	Bucket, Key, UploadID string
 	Parts                 []Part // PartNumber and ETag, ascending
 	SSEC                  SSEC
+	// IfMatch and IfNoneMatch make the completion conditional.
+	IfMatch, IfNoneMatch string
 }
 
 // ListPartsInput asks for the parts of an upload.
