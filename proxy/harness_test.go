@@ -72,10 +72,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	p, err := proxy.New(proxy.Config{
-		Policy:      func() *policy.Policy { return pol },
-		Upstreams:   map[string]upstream.Upstream{"far": up.Client()},
-		SpoolDir:    spool,
-		Logger:      log,
+		Policy:       func() *policy.Policy { return pol },
+		Upstreams:    map[string]upstream.Upstream{"far": up.Client()},
+		SpoolDir:     spool,
+		Logger:       log,
 		BaseDomains:  o.baseDomains,
 		StallTimeout: o.stall,
 	})

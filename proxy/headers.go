@@ -9,6 +9,8 @@ import (
 	"github.com/s3edge/s3edge/upstream"
 )
 
+const metaPrefix = "X-Amz-Meta-"
+
 // maxUserMetadata is S3's limit on the size of x-amz-meta-* headers.
 const maxUserMetadata = 2 << 10
 
@@ -32,8 +34,8 @@ func objectHeadersIn(h http.Header) (map[string]string, error) {
 		if len(vs) == 0 {
 			continue
 		}
-		if strings.HasPrefix(name, "X-Amz-Meta-") {
-			meta += len(name) - len("X-Amz-Meta-") + len(vs[0])
+		if strings.HasPrefix(name, metaPrefix) {
+			meta += len(name) - len(metaPrefix) + len(vs[0])
 			out[name] = vs[0]
 		}
 	}
@@ -85,9 +87,16 @@ func sseC(h http.Header, copySource bool) upstream.SSEC {
 // setObjectHeaders writes an object's metadata as response headers.
 func setObjectHeaders(h http.Header, info *upstream.ObjectInfo) {
 	for k, v := range info.Header {
-		// A KMS key ID names the provider account: not the client's
-		// business.
-		if k != "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id" {
+		switch {
+		case k == "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id":
+			// A KMS key ID names the provider account: not the
+			// client's business.
+		case len(k) > len(metaPrefix) && strings.EqualFold(k[:len(metaPrefix)], metaPrefix):
+			// S3 sends user metadata names in lower case and SDKs
+			// hand them to users as they arrive: bypass Go's
+			// canonical form.
+			h[strings.ToLower(k)] = []string{v}
+		default:
 			h.Set(k, v)
 		}
 	}
@@ -107,7 +116,7 @@ func setObjectHeaders(h http.Header, info *upstream.ObjectInfo) {
 	} else {
 		h.Del("X-Amz-Storage-Class")
 	}
-	if info.VersionID != "" {
+	if info.VersionID != "" && info.VersionID != "null" {
 		h.Set("X-Amz-Version-Id", info.VersionID)
 	}
 	h.Set("Accept-Ranges", "bytes")

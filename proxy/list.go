@@ -166,11 +166,37 @@ func (s *Server) listPage(r *http.Request, rq *request, up upstream.Upstream, b 
 			}
 		}
 		if !page.IsTruncated || last != "" || seen == "" {
+			if capped, ok := capListing(res); ok {
+				return capped, true, nil
+			}
 			return last, page.IsTruncated && last != "", nil
 		}
 		after = seen // a page of invisible names: look further
 	}
 	return "", false, errSlowDown.withMessage("The listing holds too many keys outside your grants; list a narrower prefix.")
+}
+
+// capListing trims a page to MaxKeys names, for providers that return more
+// than asked (some S3 servers ignore max-keys). It returns the last name kept.
+func capListing(res *listBucketResult) (string, bool) {
+	if len(res.Contents)+len(res.CommonPrefixes) <= res.MaxKeys {
+		return "", false
+	}
+	var contents []listedObject
+	var prefixes []commonPrefix
+	i, j := 0, 0
+	var last string
+	for range res.MaxKeys {
+		if j >= len(res.CommonPrefixes) || i < len(res.Contents) && res.Contents[i].Key < res.CommonPrefixes[j].Prefix {
+			contents, last = append(contents, res.Contents[i]), res.Contents[i].Key
+			i++
+		} else {
+			prefixes, last = append(prefixes, res.CommonPrefixes[j]), res.CommonPrefixes[j].Prefix
+			j++
+		}
+	}
+	res.Contents, res.CommonPrefixes = contents, prefixes
+	return last, true
 }
 
 func parseMaxKeys(v string) (int, error) {

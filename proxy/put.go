@@ -57,7 +57,9 @@ func writeAck(w http.ResponseWriter, info *upstream.ObjectInfo, req http.Header)
 	if info.ETag != "" {
 		h.Set("ETag", info.ETag)
 	}
-	if info.VersionID != "" {
+	// "null" is how an unversioned bucket names the only version; some
+	// providers send it and clients then ask for ?versionId=null.
+	if info.VersionID != "" && info.VersionID != "null" {
 		h.Set("X-Amz-Version-Id", info.VersionID)
 	}
 	if c := sseC(req, false); !c.IsZero() {

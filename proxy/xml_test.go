@@ -81,3 +81,17 @@ func FuzzRequestXML(f *testing.F) {
 		}
 	})
 }
+
+func TestCapListing(t *testing.T) {
+	res := &listBucketResult{MaxKeys: 3,
+		Contents:       []listedObject{{Key: "a"}, {Key: "c"}, {Key: "e"}},
+		CommonPrefixes: []commonPrefix{{Prefix: "b/"}, {Prefix: "d/"}},
+	}
+	last, ok := capListing(res)
+	if !ok || last != "c" || len(res.Contents) != 2 || len(res.CommonPrefixes) != 1 || res.CommonPrefixes[0].Prefix != "b/" {
+		t.Errorf("capListing = %q, %v, %+v", last, ok, res)
+	}
+	if _, ok := capListing(res); ok {
+		t.Error("a page within MaxKeys was capped")
+	}
+}

@@ -163,8 +163,10 @@ func Decode(a Algorithm, value string) ([]byte, error) {
 	if !a.valid() {
 		return nil, fmt.Errorf("%w: algorithm %v", ErrInvalidDigest, a)
 	}
+	// Strict still skips CR and LF; requiring the canonical encoding back
+	// makes one digest have exactly one accepted spelling.
 	d, err := base64.StdEncoding.Strict().DecodeString(value)
-	if err != nil || len(d) != a.Size() {
+	if err != nil || len(d) != a.Size() || Encode(d) != value {
 		return nil, fmt.Errorf("%w: %s value %q is not base64 of %d bytes", ErrInvalidDigest, a, truncate(value), a.Size())
 	}
 	return d, nil
