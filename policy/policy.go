@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Errors returned by Policy lookups; the proxy maps them to S3 error codes.
@@ -75,6 +76,42 @@ type Bucket struct {
 	Prefix   string // key prefix inside it, prepended verbatim
 	// PublicReadPrefixes are key prefixes anyone may read without signing.
 	PublicReadPrefixes []string
+	// Cache is how the bucket's objects are cached.
+	Cache CacheRule
+}
+
+// CacheMode says whether and how a bucket's objects are cached.
+type CacheMode uint8
+
+// The cache modes. The zero value, immutable, suits Synapse's media keys,
+// which never change once written.
+const (
+	CacheImmutable  CacheMode = iota // cached, never revalidated
+	CacheRevalidate                  // cached, revalidated after TTL
+	CacheOff                         // passed through, never stored
+)
+
+func (m CacheMode) String() string {
+	switch m {
+	case CacheImmutable:
+		return "immutable"
+	case CacheRevalidate:
+		return "revalidate"
+	case CacheOff:
+		return "off"
+	}
+	return "unknown"
+}
+
+// CacheRule is a bucket's caching rule.
+type CacheRule struct {
+	Mode CacheMode
+	// TTL is how long a revalidate-mode entry is served before it is
+	// checked with the upstream again.
+	TTL time.Duration
+	// StaleIfError serves a revalidate-mode entry whose revalidation failed
+	// (the upstream is down) instead of failing the request.
+	StaleIfError bool
 }
 
 // Credential is one local access key and what it may do.

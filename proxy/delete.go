@@ -22,7 +22,11 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	if err := up.Delete(r.Context(), b.Bucket, b.Prefix+rq.key); err != nil {
+	// Before and after: a fill racing the delete must not survive it.
+	s.invalidate(rq.bucket, rq.key)
+	err = up.Delete(r.Context(), b.Bucket, b.Prefix+rq.key)
+	s.invalidate(rq.bucket, rq.key)
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -71,7 +75,13 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 		}
 	}
 	if len(keys) > 0 {
+		for _, ck := range sent {
+			s.invalidate(rq.bucket, ck)
+		}
 		results, err := up.DeleteObjects(r.Context(), b.Bucket, keys)
+		for _, ck := range sent {
+			s.invalidate(rq.bucket, ck)
+		}
 		if err != nil {
 			return err
 		}

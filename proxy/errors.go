@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/s3edge/s3edge/cache"
 	"log/slog"
 	"net"
 	"net/http"
@@ -139,6 +140,12 @@ func toAPIError(err error) *APIError {
 		return errNotModified
 	case errors.Is(err, upstream.ErrInvalidRange):
 		return errInvalidRange
+	case errors.Is(err, cache.ErrInvalidRange):
+		return errInvalidRange
+	case errors.Is(err, cache.ErrChanged), errors.Is(err, cache.ErrClosed):
+		return errServiceUnavailable.withMessage("The object changed or the cache is closing; retry.")
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return errServiceUnavailable.withMessage("No space left to spool the upload; retry later.")
 	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return errServiceUnavailable
 	case errors.Is(err, syscall.ECONNREFUSED):

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"github.com/s3edge/s3edge/cache"
 	"io"
 	"net/http"
 	"strconv"
@@ -49,8 +50,15 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		opt.Range = br.String()
 	}
 	key := b.Prefix + rq.key
+	ck, cacheable := s.cacheKey(r, rq, b)
 
 	if r.Method == http.MethodHead {
+		if cacheable {
+			if done, err := s.headCached(w, r, ck, b.Cache, cond); done {
+				return err
+			}
+			s.setXCache(w.Header(), cache.Miss)
+		}
 		info, err := up.Head(r.Context(), b.Bucket, key, opt)
 		if err != nil {
 			return err
@@ -78,6 +86,12 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		return nil
 	}
 
+	if cacheable {
+		err := s.getCached(w, r, rq, ck, origin{up: up, bucket: b.Bucket, key: key}, b.Cache, cond)
+		if !errors.Is(err, errNotCached) {
+			return err
+		}
+	}
 	obj, err := up.Get(r.Context(), b.Bucket, key, opt)
 	if err != nil {
 		return err

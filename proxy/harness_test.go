@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3edge/s3edge/cache"
 	"github.com/s3edge/s3edge/policy"
 	"github.com/s3edge/s3edge/proxy"
 	"github.com/s3edge/s3edge/upstream"
@@ -36,6 +37,8 @@ type env struct {
 	up       *upstreamtest.Server
 	srv      *httptest.Server
 	spoolDir string
+	cache    *cache.Cache
+	cacheDir string
 }
 
 type envOptions struct {
@@ -43,6 +46,8 @@ type envOptions struct {
 	shape       upstreamtest.Shape
 	baseDomains []string
 	stall       time.Duration
+	cache       *cache.Options // nil: no cache
+	rule        policy.CacheRule
 }
 
 // newEnv starts an upstream and s3edge. Virtual bucket "media" maps to
@@ -54,7 +59,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(up.Close)
 	pol, err := policy.New(policy.Config{
 		Buckets: map[string]policy.Bucket{
-			"media":  {Upstream: "far", Bucket: upstreamBucket, Prefix: "hs1/", PublicReadPrefixes: []string{"public/"}},
+			"media":  {Upstream: "far", Bucket: upstreamBucket, Prefix: "hs1/", PublicReadPrefixes: []string{"public/"}, Cache: o.rule},
 			"media2": {Upstream: "far", Bucket: upstreamBucket, Prefix: "hs2/"},
 		},
 		Credentials: []policy.Credential{
@@ -67,6 +72,15 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	spool := filepath.Join(t.TempDir(), "spool")
+	var c *cache.Cache
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	if o.cache != nil {
+		var err error
+		if c, err = cache.Open(cacheDir, *o.cache); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
 	var log *slog.Logger
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -78,6 +92,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Logger:       log,
 		BaseDomains:  o.baseDomains,
 		StallTimeout: o.stall,
+		Cache:        c,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +104,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		srv = httptest.NewServer(p)
 	}
 	t.Cleanup(srv.Close)
-	return &env{t: t, up: up, srv: srv, spoolDir: spool}
+	return &env{t: t, up: up, srv: srv, spoolDir: spool, cache: c, cacheDir: cacheDir}
 }
 
 // client returns an aws-sdk-go-v2 client as a user would configure it:

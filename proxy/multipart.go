@@ -120,6 +120,8 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, rq *r
 	if err != nil {
 		return err
 	}
+	s.invalidate(rq.bucket, rq.key)
+	defer s.invalidate(rq.bucket, rq.key)
 	info, err := up.CompleteMultipart(r.Context(), upstream.CompleteInput{
 		Bucket:      b.Bucket,
 		Key:         b.Prefix + rq.key,

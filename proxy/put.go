@@ -23,17 +23,18 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	sp, err := s.spoolBody(w, r, rq)
+	ck, cacheable := s.cacheKey(r, rq, b)
+	sb, err := s.stageBody(w, r, rq, ck, cacheable)
 	if err != nil {
 		return err
 	}
-	defer sp.Close()
-	s.metrics.bytesIn.WithLabelValues(rq.bucket).Add(float64(sp.size))
+	defer sb.Close()
+	s.metrics.bytesIn.WithLabelValues(rq.bucket).Add(float64(sb.size))
 	info, err := up.Put(r.Context(), upstream.PutInput{
 		Bucket:       b.Bucket,
 		Key:          b.Prefix + rq.key,
-		Body:         sp.f,
-		Size:         sp.size,
+		Body:         sb.reader(),
+		Size:         sb.size,
 		ContentMD5:   r.Header.Get("Content-MD5"),
 		ContentType:  r.Header.Get("Content-Type"),
 		StorageClass: r.Header.Get("X-Amz-Storage-Class"),
@@ -45,6 +46,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
+	sb.commit(&info, r.Header.Get("Content-Type"), hdr)
 	writeAck(w, &info, r.Header)
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -142,7 +144,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, rq *request)
 		}
 		in.ContentType = r.Header.Get("Content-Type")
 	}
+	s.invalidate(rq.bucket, rq.key)
 	info, err := up.Copy(r.Context(), in)
+	s.invalidate(rq.bucket, rq.key)
 	if err != nil {
 		return err
 	}

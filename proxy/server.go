@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/s3edge/s3edge/cache"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,7 +41,8 @@ type Config struct {
 	// 400 RequestHeaderSectionTooLarge.
 	MaxHeaderBytes int
 	// StallTimeout bounds how long one write to or read from a client may
-	// block (60s), so a stalled client cannot hold an upstream connection
+	// block (120s: Synapse's provider pauses up to 90s while its own client
+	// is slow), so a stalled client cannot hold an upstream connection
 	// or a spool file forever. Slow but moving clients are not cut off.
 	StallTimeout time.Duration
 	// Now is the clock for signature checks (time.Now).
@@ -49,6 +51,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, receives the proxy's Prometheus collectors.
 	Metrics prometheus.Registerer
+	// Cache, when set, serves and stores objects of the buckets whose
+	// cache rule allows it.
+	Cache *cache.Cache
+	// NoXCache turns off the X-Cache response header.
+	NoXCache bool
 }
 
 // Server is the S3 front end: an http.Handler that authenticates, authorizes
@@ -87,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxHeaderBytes = 64 << 10
 	}
 	if cfg.StallTimeout <= 0 {
-		cfg.StallTimeout = 60 * time.Second
+		cfg.StallTimeout = 120 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

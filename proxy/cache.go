@@ -1,0 +1,390 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/s3edge/s3edge/cache"
+	"github.com/s3edge/s3edge/policy"
+	"github.com/s3edge/s3edge/upstream"
+)
+
+// sendfileChunk is how much of a stored file goes out per sendfile call;
+// between calls the write deadline moves on, so a slow but moving client is
+// never cut off and a stalled one is.
+const sendfileChunk = 4 << 20
+
+// cacheKey returns the cache key of a request, and whether the cache may
+// serve or store it. SSE-C objects are never cached (their plaintext would
+// sit on local disk), nor are reads of a version or of a part.
+func (s *Server) cacheKey(r *http.Request, rq *request, b policy.Bucket) (cache.Key, bool) {
+	if s.cfg.Cache == nil || b.Cache.Mode == policy.CacheOff {
+		return cache.Key{}, false
+	}
+	if !sseC(r.Header, false).IsZero() {
+		return cache.Key{}, false
+	}
+	if q := r.URL.Query(); q.Has("versionId") || q.Has("partNumber") {
+		return cache.Key{}, false
+	}
+	return cache.Key{Bucket: rq.bucket, Object: rq.key}, true
+}
+
+// invalidate drops a key from the cache after a write that changes it.
+func (s *Server) invalidate(bucket, key string) {
+	if s.cfg.Cache != nil {
+		s.cfg.Cache.Invalidate(cache.Key{Bucket: bucket, Object: key})
+	}
+}
+
+// origin is how the cache reaches the upstream for one object.
+type origin struct {
+	up     upstream.Upstream
+	bucket string // upstream bucket
+	key    string // upstream key
+}
+
+func (o origin) Fetch(ctx context.Context, _ cache.Key) (cache.Meta, io.ReadCloser, error) {
+	obj, err := o.up.Get(ctx, o.bucket, o.key, upstream.GetOptions{})
+	if err != nil {
+		return cache.Meta{}, nil, err
+	}
+	return metaOf(&obj.ObjectInfo), obj.Body, nil
+}
+
+func (o origin) FetchRange(ctx context.Context, _ cache.Key, off, n int64, ifMatch string) (cache.Meta, io.ReadCloser, error) {
+	rng := fmt.Sprintf("bytes=%d-", off)
+	if n >= 0 {
+		rng = fmt.Sprintf("bytes=%d-%d", off, off+n-1)
+	}
+	obj, err := o.up.Get(ctx, o.bucket, o.key, upstream.GetOptions{Range: rng, IfMatch: ifMatch})
+	if err != nil {
+		return cache.Meta{}, nil, err
+	}
+	m := metaOf(&obj.ObjectInfo)
+	if obj.Range != nil && obj.Range.Total >= 0 {
+		m.Size = obj.Range.Total
+	}
+	return m, obj.Body, nil
+}
+
+// validate asks the upstream whether a stored version is still current.
+func (o origin) validate(ctx context.Context, _ cache.Key, m cache.Meta) (bool, error) {
+	info, err := o.up.Head(ctx, o.bucket, o.key, upstream.GetOptions{IfNoneMatch: m.ETag})
+	switch {
+	case errors.Is(err, upstream.ErrNotModified):
+		return true, nil
+	case err == nil:
+		return trimETag(info.ETag) == trimETag(m.ETag), nil
+	case errors.Is(err, upstream.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+func (o origin) options(rule policy.CacheRule) cache.GetOptions {
+	if rule.Mode != policy.CacheRevalidate {
+		return cache.GetOptions{}
+	}
+	return cache.GetOptions{
+		MaxAge:       max(rule.TTL, time.Nanosecond), // ttl 0: check every time
+		Validate:     o.validate,
+		StaleIfError: rule.StaleIfError,
+	}
+}
+
+// metaOf keeps what a hit must replay of an upstream answer.
+func metaOf(info *upstream.ObjectInfo) cache.Meta {
+	h := make(map[string]string, len(info.Header)+1)
+	for k, v := range info.Header {
+		h[k] = v
+	}
+	if info.StorageClass != "" {
+		h["X-Amz-Storage-Class"] = info.StorageClass
+	}
+	return cache.Meta{
+		Size:         info.Size,
+		ETag:         info.ETag,
+		LastModified: info.LastModified,
+		ContentType:  info.ContentType,
+		Header:       h,
+	}
+}
+
+// infoOf is metaOf's inverse, for writing response headers.
+func infoOf(m *cache.Meta) upstream.ObjectInfo {
+	info := upstream.ObjectInfo{
+		Size: m.Size, ETag: m.ETag, LastModified: m.LastModified, ContentType: m.ContentType,
+		Header: m.Header, StorageClass: m.Header["X-Amz-Storage-Class"],
+	}
+	return info
+}
+
+// errNotCached sends a request the cache cannot answer to the upstream.
+var errNotCached = errors.New("proxy: not answerable from the cache")
+
+// getCached serves a GET through the cache: a hit from local disk, a miss
+// through one coalesced upstream fetch whose bytes stream to every waiting
+// client as they arrive.
+func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, k cache.Key, o origin, rule policy.CacheRule, cond conditions) error {
+	c := s.cfg.Cache
+	opts := o.options(rule)
+	var (
+		rd      *cache.Reader
+		st      cache.Status
+		err     error
+		partial bool
+	)
+	if br, ok := parseRange(r.Header.Get("Range")); ok {
+		partial = true
+		off, n := br.first, int64(-1)
+		if br.last >= 0 {
+			n = br.last - br.first + 1
+		}
+		if br.first < 0 {
+			// A suffix needs the size; without a stored entry, the
+			// upstream answers it.
+			m, ok := c.Stat(k)
+			if !ok {
+				return errNotCached
+			}
+			if off, n, err = br.resolve(m.Size); err != nil {
+				return err
+			}
+		}
+		rd, st, err = c.GetRange(r.Context(), k, off, n, o, opts)
+	} else {
+		rd, st, err = c.Get(r.Context(), k, o, opts)
+	}
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	meta := rd.Meta()
+	if err := cond.check(meta.ETag, meta.LastModified); err != nil {
+		return err
+	}
+	h := w.Header()
+	info := infoOf(&meta)
+	setObjectHeaders(h, &info)
+	applyOverrides(h, r.URL.Query())
+	s.setXCache(h, st)
+	n := rd.Size()
+	status := http.StatusOK
+	if partial {
+		status = http.StatusPartialContent
+		h.Set("Content-Range", contentRange(rd.Offset(), n, meta.Size))
+	}
+	if n >= 0 {
+		h.Set("Content-Length", formatInt(n))
+	}
+	w.WriteHeader(status)
+	source := "upstream"
+	if st == cache.Hit || st == cache.Stale {
+		source = "cache"
+	}
+	defer func() { s.metrics.bytesOut.WithLabelValues(rq.bucket, source).Add(float64(rq.bytesOut)) }()
+	if f := rd.File(); f != nil {
+		return s.sendFile(w, f, n)
+	}
+	return s.copyOut(w, rd, n)
+}
+
+// headCached answers a HEAD from a stored entry when it may be served
+// without asking the upstream.
+func (s *Server) headCached(w http.ResponseWriter, r *http.Request, k cache.Key, rule policy.CacheRule, cond conditions) (bool, error) {
+	m, ok := s.cfg.Cache.Stat(k)
+	if !ok || rule.Mode == policy.CacheRevalidate && time.Since(m.StoredAt) > rule.TTL {
+		return false, nil
+	}
+	if err := cond.check(m.ETag, m.LastModified); err != nil {
+		return true, err
+	}
+	h := w.Header()
+	info := infoOf(&m)
+	setObjectHeaders(h, &info)
+	applyOverrides(h, r.URL.Query())
+	s.setXCache(h, cache.Hit)
+	if br, ok := parseRange(r.Header.Get("Range")); ok {
+		off, n, err := br.resolve(m.Size)
+		if err != nil {
+			return true, err
+		}
+		h.Set("Content-Range", contentRange(off, n, m.Size))
+		h.Set("Content-Length", formatInt(n))
+		w.WriteHeader(http.StatusPartialContent)
+		return true, nil
+	}
+	h.Set("Content-Length", formatInt(m.Size))
+	w.WriteHeader(http.StatusOK)
+	return true, nil
+}
+
+func (s *Server) setXCache(h http.Header, st cache.Status) {
+	if !s.cfg.NoXCache {
+		h.Set("X-Cache", st.String())
+	}
+}
+
+// sendFile sends n bytes of a stored file through sendfile, a chunk at a
+// time. Any failure after the header aborts the connection.
+func (s *Server) sendFile(w http.ResponseWriter, f *os.File, n int64) error {
+	rc := http.NewResponseController(w)
+	for n > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StallTimeout))
+		m, err := io.CopyN(w, f, min(n, sendfileChunk))
+		n -= m
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+	}
+	_ = rc.SetWriteDeadline(time.Time{})
+	return nil
+}
+
+// stagedBody is a verified upload on local disk: in the cache, where it
+// becomes the entry once the upstream acknowledged it (the object just
+// written is the one most likely to be read next), or in the spool.
+type stagedBody struct {
+	pending *cache.Pending // nil when spooled
+	spool   *spool
+	size    int64
+}
+
+func (sb *stagedBody) reader() io.ReadSeeker {
+	if sb.pending != nil {
+		return io.NewSectionReader(sb.pending, 0, sb.size)
+	}
+	return sb.spool.f
+}
+
+// commit makes a cached upload the cache entry; info is the upstream's ack.
+func (sb *stagedBody) commit(info *upstream.ObjectInfo, contentType string, hdr map[string]string) {
+	if sb.pending == nil {
+		return
+	}
+	m := metaOf(info)
+	m.Size = sb.size
+	if contentType != "" {
+		m.ContentType = contentType
+	}
+	for k, v := range hdr {
+		m.Header[k] = v
+	}
+	if err := sb.pending.Commit(m); err != nil {
+		sb.pending.Abort()
+	}
+	sb.pending = nil
+}
+
+func (sb *stagedBody) Close() error {
+	if sb.pending != nil {
+		return sb.pending.Abort()
+	}
+	if sb.spool != nil {
+		return sb.spool.Close()
+	}
+	return nil
+}
+
+// finish prepares the staged body for upload: a spool file is rewound.
+func (sb *stagedBody) finish() error {
+	if sb.spool != nil {
+		sb.spool.size = sb.size
+		_, err := sb.spool.f.Seek(0, io.SeekStart)
+		return err
+	}
+	return nil
+}
+
+// stageBody reads and verifies a write's body into the cache when the key
+// may be cached and the cache can take it, else into the spool. A cache
+// that fails mid-body (disk full, read-only) hands over to the spool: the
+// upload still succeeds, it just is not cached.
+func (s *Server) stageBody(w http.ResponseWriter, r *http.Request, rq *request, k cache.Key, cacheable bool) (*stagedBody, error) {
+	if !cacheable {
+		return s.spooled(w, r, rq)
+	}
+	want, err := s.declaredLength(r, rq)
+	if err != nil {
+		return nil, err
+	}
+	// Invalidate first: a fill that started before this write must never
+	// commit over it.
+	s.cfg.Cache.Invalidate(k)
+	p, err := s.cfg.Cache.Stage(k, want)
+	if err != nil {
+		return s.spooled(w, r, rq)
+	}
+	body, err := s.payload(r, rq)
+	if err != nil {
+		p.Abort()
+		return nil, err
+	}
+	sw := &stageWriter{s: s, pending: p}
+	n, err := s.copyIn(w, sw, body, want)
+	if err == nil && n != want {
+		err = errIncompleteBody
+	}
+	sb := &stagedBody{pending: sw.pending, spool: sw.spool, size: n}
+	if err == nil {
+		err = sb.finish()
+	}
+	if err != nil {
+		sb.Close()
+		return nil, err
+	}
+	return sb, nil
+}
+
+func (s *Server) spooled(w http.ResponseWriter, r *http.Request, rq *request) (*stagedBody, error) {
+	sp, err := s.spoolBody(w, r, rq)
+	if err != nil {
+		return nil, err
+	}
+	return &stagedBody{spool: sp, size: sp.size}, nil
+}
+
+// stageWriter writes into a cache Pending and moves to a spool file if the
+// cache store fails.
+type stageWriter struct {
+	s       *Server
+	pending *cache.Pending
+	spool   *spool
+}
+
+func (sw *stageWriter) Write(b []byte) (int, error) {
+	if sw.pending != nil {
+		n, err := sw.pending.Write(b)
+		if err == nil {
+			return n, nil
+		}
+		if err := sw.toSpool(); err != nil {
+			return 0, err
+		}
+		b = b[n:]
+		m, err := sw.spool.f.Write(b)
+		return n + m, err
+	}
+	return sw.spool.f.Write(b)
+}
+
+func (sw *stageWriter) toSpool() error {
+	p := sw.pending
+	sw.pending = nil
+	defer p.Abort()
+	f, err := os.CreateTemp(sw.s.cfg.SpoolDir, "body-*")
+	if err != nil {
+		return fmt.Errorf("proxy: spool: %w", err)
+	}
+	sw.spool = &spool{f: f}
+	if _, err := io.Copy(f, io.NewSectionReader(p, 0, p.Size())); err != nil {
+		return fmt.Errorf("proxy: spool: %w", err)
+	}
+	return nil
+}

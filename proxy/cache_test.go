@@ -1,0 +1,325 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/s3edge/s3edge/cache"
+	"github.com/s3edge/s3edge/policy"
+	"github.com/s3edge/s3edge/upstream/upstreamtest"
+)
+
+func cachedEnv(t testing.TB, shape upstreamtest.Shape, rule policy.CacheRule) *env {
+	return newEnv(t, envOptions{shape: shape, rule: rule, cache: &cache.Options{MaxBytes: 256 << 20, SliceSize: 1 << 20}})
+}
+
+// get fetches a key through s3edge with the full-access key.
+func (e *env) get(key string, hdr map[string]string) (*http.Response, []byte, error) {
+	e.t.Helper()
+	r := e.signed("GET", "/media/"+key, nil, fullKey, fullSecret, time.Now(), "", func(r *http.Request) {
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+	})
+	res, err := e.httpClient().Do(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res, b, err
+}
+
+func (e *env) mustGet(key string, want []byte, xcache string) {
+	e.t.Helper()
+	res, b, err := e.get(key, nil)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", key, err)
+	}
+	if res.StatusCode != 200 || !bytes.Equal(b, want) {
+		e.t.Fatalf("GET %s = %d, %d bytes; want 200 and %d bytes", key, res.StatusCode, len(b), len(want))
+	}
+	if got := res.Header.Get("X-Cache"); xcache != "" && got != xcache {
+		e.t.Errorf("GET %s X-Cache = %q, want %q", key, got, xcache)
+	}
+}
+
+// settled waits, bounded, until the fill of key has been committed: a
+// client has all the bytes slightly before the cache has fsynced and renamed
+// the file, and a GET in between joins the fill (COALESCED).
+func (e *env) settled(key string, size int) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m, ok := e.cache.Stat(cache.Key{Bucket: "media", Object: key}); ok && m.Size == int64(size) {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s was not stored within 10s", key)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCacheHitAfterMiss(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
+	data := randomBytes(300<<10, 1)
+	e.up.PutObject(upstreamBucket, "hs1/local_content/ab/cd/x", data)
+	e.mustGet("local_content/ab/cd/x", data, "MISS")
+	e.settled("local_content/ab/cd/x", len(data))
+	for range 3 {
+		e.mustGet("local_content/ab/cd/x", data, "HIT")
+	}
+	if n := e.up.Requests("GetObject"); n != 1 {
+		t.Errorf("upstream GETs = %d, want 1", n)
+	}
+	// HEAD of a stored object is answered locally too.
+	r := e.signed("HEAD", "/media/local_content/ab/cd/x", nil, fullKey, fullSecret, time.Now(), "", nil)
+	res, err := e.httpClient().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.ContentLength != int64(len(data)) || res.Header.Get("X-Cache") != "HIT" || e.up.Requests("HeadObject") != 0 {
+		t.Errorf("HEAD = %d len %d X-Cache %q, upstream HEADs %d", res.StatusCode, res.ContentLength, res.Header.Get("X-Cache"), e.up.Requests("HeadObject"))
+	}
+	// Ranges and conditionals are answered from the stored copy.
+	res, b, err := e.get("local_content/ab/cd/x", map[string]string{"Range": "bytes=100-199"})
+	if err != nil || res.StatusCode != 206 || !bytes.Equal(b, data[100:200]) || res.Header.Get("Content-Range") != fmt.Sprintf("bytes 100-199/%d", len(data)) {
+		t.Errorf("range on a hit: %v %v %d bytes %q", err, res.StatusCode, len(b), res.Header.Get("Content-Range"))
+	}
+	res, _, _ = e.get("local_content/ab/cd/x", map[string]string{"If-None-Match": res.Header.Get("ETag")})
+	if res.StatusCode != 304 {
+		t.Errorf("If-None-Match on a hit = %d, want 304", res.StatusCode)
+	}
+	if n := e.up.Requests("GetObject"); n != 1 {
+		t.Errorf("upstream GETs = %d after ranges and conditionals, want 1", n)
+	}
+}
+
+// TestCacheCoalescing: 64 clients missing on one key at once cause one
+// upstream GET; each gets the whole object.
+func TestCacheCoalescing(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{FirstByte: 100 * time.Millisecond, BytesPerSec: 64 << 20}, policy.CacheRule{})
+	data := randomBytes(8<<20, 2)
+	e.up.PutObject(upstreamBucket, "hs1/big", data)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 64 {
+		wg.Go(func() {
+			_, b, err := e.get("big", nil)
+			if err == nil && !bytes.Equal(b, data) {
+				err = fmt.Errorf("got %d bytes, want %d", len(b), len(data))
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := e.up.Requests("GetObject"); n != 1 {
+		t.Errorf("upstream GETs = %d for 64 concurrent misses, want 1", n)
+	}
+}
+
+// TestCacheLeaderLeaves: the client whose miss started the fill goes away;
+// the others still get the whole object and it is stored.
+func TestCacheLeaderLeaves(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{BytesPerSec: 8 << 20}, policy.CacheRule{})
+	data := randomBytes(4<<20, 3)
+	e.up.PutObject(upstreamBucket, "hs1/v", data)
+	ctx, cancel := context.WithCancel(t.Context())
+	r := e.signed("GET", "/media/v", nil, fullKey, fullSecret, time.Now(), "", nil).WithContext(ctx)
+	res, err := e.httpClient().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(res.Body, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { e.mustGet("v", data, "COALESCED") })
+	}
+	cancel() // the leader leaves mid-body
+	res.Body.Close()
+	wg.Wait()
+	e.settled("v", len(data))
+	e.mustGet("v", data, "HIT")
+	if n := e.up.Requests("GetObject"); n != 1 {
+		t.Errorf("upstream GETs = %d, want 1", n)
+	}
+}
+
+// TestCacheUpstreamFailsMidBody: a reset or a short body from the upstream
+// aborts the client's response, stores nothing, and the next GET refetches.
+func TestCacheUpstreamFailsMidBody(t *testing.T) {
+	for _, fault := range []upstreamtest.Fault{upstreamtest.ResetAfter(200 << 10), upstreamtest.ShortBody(200 << 10)} {
+		t.Run(fault.String(), func(t *testing.T) {
+			e := cachedEnv(t, upstreamtest.Shape{Fail: upstreamtest.FailFirst(1, "GetObject", fault)}, policy.CacheRule{})
+			data := randomBytes(1<<20, 4)
+			e.up.PutObject(upstreamBucket, "hs1/f", data)
+			res, b, err := e.get("f", nil)
+			if err == nil && bytes.Equal(b, data) {
+				t.Fatal("a failed upstream body reached the client whole")
+			}
+			if err == nil && res.StatusCode == 200 {
+				t.Fatalf("the client got a clean 200 with %d of %d bytes", len(b), len(data))
+			}
+			e.mustGet("f", data, "MISS")
+			e.settled("f", len(data))
+			e.mustGet("f", data, "HIT")
+			if n := e.up.Requests("GetObject"); n != 2 {
+				t.Errorf("upstream GETs = %d, want 2", n)
+			}
+			tmp, _ := os.ReadDir(filepath.Join(e.cacheDir, "tmp"))
+			if len(tmp) != 0 {
+				t.Errorf("%d temp files left in the cache", len(tmp))
+			}
+		})
+	}
+}
+
+// TestCachePutThenGet: an upload becomes the cache entry; reading it back
+// costs no upstream GET.
+func TestCachePutThenGet(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
+	c := e.client(fullKey, fullSecret)
+	data := randomBytes(200<<10, 5)
+	if _, err := c.PutObject(ctx(t), putInput("media", "local_thumbnails/a/b/c/32-32-image-png-crop", data)); err != nil {
+		t.Fatal(err)
+	}
+	e.mustGet("local_thumbnails/a/b/c/32-32-image-png-crop", data, "HIT")
+	if n := e.up.Requests("GetObject"); n != 0 {
+		t.Errorf("upstream GETs = %d after PUT then GET, want 0", n)
+	}
+	// An overwrite replaces the entry; a delete removes it.
+	data2 := randomBytes(100<<10, 6)
+	if _, err := c.PutObject(ctx(t), putInput("media", "local_thumbnails/a/b/c/32-32-image-png-crop", data2)); err != nil {
+		t.Fatal(err)
+	}
+	e.mustGet("local_thumbnails/a/b/c/32-32-image-png-crop", data2, "HIT")
+	e.spoolEmpty()
+}
+
+// TestCacheFillRacingPut: a GET whose fill started before a PUT never
+// stores the old bytes over the new ones.
+func TestCacheFillRacingPut(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	e := cachedEnv(t, upstreamtest.Shape{Fail: func(r *http.Request) upstreamtest.Fault {
+		if upstreamtest.Operation(r) == "GetObject" {
+			select {
+			case started <- struct{}{}:
+				<-release // hold the first fill until the PUT is done
+			default:
+			}
+		}
+		return upstreamtest.Fault{}
+	}}, policy.CacheRule{})
+	old, fresh := randomBytes(100<<10, 7), randomBytes(100<<10, 8)
+	e.up.PutObject(upstreamBucket, "hs1/r", old)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.get("r", nil) // the old bytes are fine for this client
+	}()
+	<-started
+	if _, err := e.client(fullKey, fullSecret).PutObject(ctx(t), putInput("media", "r", fresh)); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-done
+	for range 2 {
+		_, b, err := e.get("r", nil)
+		if err != nil || !bytes.Equal(b, fresh) {
+			t.Fatalf("after the PUT, GET returned old or broken bytes (%d bytes, %v)", len(b), err)
+		}
+	}
+}
+
+// TestCacheUpstreamDown: hits keep working; misses fail fast with 503 and
+// Retry-After.
+func TestCacheUpstreamDown(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
+	data := randomBytes(10<<10, 9)
+	e.up.PutObject(upstreamBucket, "hs1/h", data)
+	e.up.PutObject(upstreamBucket, "hs1/m", data)
+	e.mustGet("h", data, "MISS")
+	e.settled("h", len(data))
+	e.up.Close()
+	e.mustGet("h", data, "HIT")
+	start := time.Now()
+	res, _, err := e.get("m", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" {
+		t.Errorf("miss with the upstream down = %d, Retry-After %q; want 503 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("miss took %v to fail", d)
+	}
+}
+
+// TestCacheRevalidate: a revalidate-mode entry is checked with the stored
+// ETag after its TTL, and served stale when the upstream fails if allowed.
+func TestCacheRevalidate(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{Mode: policy.CacheRevalidate, TTL: time.Nanosecond, StaleIfError: true})
+	v1, v2 := randomBytes(10<<10, 10), randomBytes(10<<10, 11)
+	e.up.PutObject(upstreamBucket, "hs1/rv", v1)
+	e.mustGet("rv", v1, "MISS")
+	e.settled("rv", len(v1))
+	e.mustGet("rv", v1, "HIT")
+	if n := e.up.Requests("HeadObject"); n == 0 {
+		t.Error("no revalidation request after the TTL")
+	}
+	e.up.PutObject(upstreamBucket, "hs1/rv", v2) // changed behind s3edge's back
+	_, b, err := e.get("rv", nil)
+	if err != nil || !bytes.Equal(b, v2) {
+		t.Errorf("after an upstream change: %d bytes, %v; want the new version", len(b), err)
+	}
+	e.settled("rv", len(v2))
+	e.up.SetShape(upstreamtest.Shape{Fail: func(*http.Request) upstreamtest.Fault { return upstreamtest.Status(500) }})
+	e.mustGet("rv", v2, "STALE")
+}
+
+// TestCacheRanges: a range of a large object fetches only the slices it
+// touches, and the same range again is a hit.
+func TestCacheRanges(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
+	data := randomBytes(20<<20, 12)
+	e.up.PutObject(upstreamBucket, "hs1/video", data)
+	e.up.Reset()
+	for i, want := range []string{"MISS", "HIT"} {
+		if i > 0 {
+			// Slices are stored when complete; wait for the one read.
+			deadline := time.Now().Add(10 * time.Second)
+			for e.cache.Stats().Entries == 0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		res, b, err := e.get("video", map[string]string{"Range": "bytes=10485760-11534335"})
+		if err != nil || res.StatusCode != 206 || !bytes.Equal(b, data[10<<20:11<<20]) {
+			t.Fatalf("range read %d: %v %v %d bytes", i, err, res.StatusCode, len(b))
+		}
+		if got := res.Header.Get("X-Cache"); got != want {
+			t.Errorf("range read %d X-Cache = %q, want %q", i, got, want)
+		}
+	}
+	if sent := e.up.BytesSent(); sent > 4<<20 {
+		t.Errorf("upstream sent %d bytes for a 1 MiB range of a 20 MiB object", sent)
+	}
+}
