@@ -138,7 +138,8 @@ func (s *Server) listPage(r *http.Request, rq *request, up upstream.Upstream, b 
 				continue
 			}
 			seen = max(seen, key)
-			if !rq.policy.Visible(rq.principal, rq.bucket, key) {
+			// Some S3 servers ignore start-after: never repeat a name.
+			if key <= after || !rq.policy.Visible(rq.principal, rq.bucket, key) {
 				continue
 			}
 			last = max(last, key)
@@ -160,7 +161,7 @@ func (s *Server) listPage(r *http.Request, rq *request, up upstream.Upstream, b 
 				continue
 			}
 			seen = max(seen, p)
-			if rq.policy.VisiblePrefix(rq.principal, rq.bucket, p) {
+			if p > after && rq.policy.VisiblePrefix(rq.principal, rq.bucket, p) {
 				last = max(last, p)
 				res.CommonPrefixes = append(res.CommonPrefixes, commonPrefix{Prefix: p})
 			}
