@@ -38,6 +38,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the S3 endpoint (the embedded demo without --config)", serve},
 		{"config", "check a configuration file and print it with defaults applied, secrets redacted", configCmd},
+		{"cache", "show a running s3edge's cache statistics, or purge entries (stats|purge)", cacheCmd},
 		{"version", "print the version", printVersion},
 	}
 }

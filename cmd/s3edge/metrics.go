@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/s3edge/s3edge/cache"
 	"log/slog"
 	"net/http"
 
@@ -34,9 +35,13 @@ func newRegistry() (*prometheus.Registry, error) {
 	return reg, nil
 }
 
-// metricsHandler serves /metrics from reg.
-func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+// metricsHandler serves /metrics from reg, and the cache's admin endpoints
+// when there is a cache.
+func metricsHandler(reg *prometheus.Registry, log *slog.Logger, c *cache.Cache) http.Handler {
 	mux := http.NewServeMux()
+	if c != nil {
+		cacheAdmin(mux, c)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		Registry:          reg,

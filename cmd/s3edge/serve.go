@@ -73,7 +73,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	c, err := openCache(cfg, log)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		// Runs after the HTTP servers have drained (defers run last in,
+		// first out), so no request still reads from it.
+		defer func() {
+			if cerr := c.Close(); cerr != nil {
+				log.Error("closing cache", "err", cerr)
+				err = errors.Join(err, cerr)
+			}
+		}()
+		if err := reg.Register(newCacheCollector(c)); err != nil {
+			return err
+		}
+	}
 	handler, err := proxy.New(proxy.Config{
+		Cache:          c,
+		NoXCache:       cfg.Cache.XCacheHeader != nil && !*cfg.Cache.XCacheHeader,
 		Metrics:        reg,
 		Policy:         func() *policy.Policy { return pol },
 		Upstreams:      ups.byName,
@@ -121,7 +140,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
 	if cfg.MetricsListen != "" {
-		mh := metricsHandler(reg, log)
+		mh := metricsHandler(reg, log, c)
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
 			ln.Close()

@@ -129,6 +129,13 @@ const (
 type BucketCache struct {
 	Mode string   `yaml:"mode"`
 	TTL  Duration `yaml:"ttl"`
+	// StaleIfError serves a revalidate-mode entry whose revalidation
+	// failed instead of failing the request.
+	StaleIfError bool `yaml:"stale_if_error"`
+	// Weight is the bucket's share of the cache under pressure (default 1).
+	Weight float64 `yaml:"weight"`
+	// MaxSize caps the bucket's bytes in the cache (0: no cap).
+	MaxSize Size `yaml:"max_size"`
 }
 
 // Credential is one local access key.
@@ -150,6 +157,16 @@ type Cache struct {
 	MaxSize       Size `yaml:"max_size"`
 	MinFreeDisk   Size `yaml:"min_free_disk"`
 	MaxObjectSize Size `yaml:"max_object_size"`
+	// Dir holds the cache (default <data_dir>/cache); it may be another disk.
+	Dir string `yaml:"dir"`
+	// SliceSize is the unit large objects and ranges are stored in.
+	SliceSize Size `yaml:"slice_size"`
+	// Admission: tinylfu (default), second-hit or all.
+	Admission string `yaml:"admission"`
+	// FillTimeout bounds one upstream fetch into the cache (0: none).
+	FillTimeout Duration `yaml:"fill_timeout"`
+	// XCacheHeader sends X-Cache: HIT|MISS|COALESCED|BYPASS|STALE (default true).
+	XCacheHeader *bool `yaml:"x_cache_header"`
 }
 
 // Defaults of the settings that have one.
@@ -175,7 +192,7 @@ func Default() *Config {
 			IdleTimeout:       Duration(120 * time.Second),
 			ShutdownTimeout:   Duration(30 * time.Second),
 		},
-		Cache: Cache{MaxSize: 10 << 30, MinFreeDisk: 1 << 30, MaxObjectSize: 1 << 30},
+		Cache: Cache{MaxSize: 10 << 30, MinFreeDisk: 1 << 30, MaxObjectSize: 1 << 30, SliceSize: 4 << 20, Admission: "tinylfu"},
 		lines: map[string]int{},
 	}
 }

@@ -153,9 +153,14 @@ func (v *validator) limits() {
 }
 
 func (v *validator) cache() {
-	c := v.c.Cache
+	c := &v.c.Cache
 	if c.MaxSize > 0 && c.MaxObjectSize > c.MaxSize {
 		v.errorf("cache.max_object_size", "%s exceeds cache.max_size %s", c.MaxObjectSize, c.MaxSize)
+	}
+	c.Admission = cmp.Or(c.Admission, "tinylfu")
+	v.oneOf("cache.admission", c.Admission, "tinylfu", "second-hit", "all")
+	if c.SliceSize < 0 || c.SliceSize > 0 && c.SliceSize < 64<<10 {
+		v.errorf("cache.slice_size", "%s is below 64KiB", c.SliceSize)
 	}
 }
 
@@ -247,6 +252,9 @@ func (v *validator) bucket(name string) {
 	}
 	b.Cache.Mode = cmp.Or(b.Cache.Mode, CacheImmutable)
 	v.oneOf(p+".cache.mode", b.Cache.Mode, CacheImmutable, CacheRevalidate, CacheOff)
+	if b.Cache.Weight < 0 {
+		v.errorf(p+".cache.weight", "must not be negative")
+	}
 	v.c.Buckets[name] = b
 }
 
@@ -299,6 +307,11 @@ func (c *Config) Policy() policy.Config {
 			Bucket:             b.Bucket,
 			Prefix:             b.Prefix,
 			PublicReadPrefixes: slices.Clone(b.PublicReadPrefixes),
+			Cache: policy.CacheRule{
+				Mode:         cacheModes[b.Cache.Mode],
+				TTL:          b.Cache.TTL.D(),
+				StaleIfError: b.Cache.StaleIfError,
+			},
 		}
 	}
 	for _, cr := range c.Credentials {
@@ -316,6 +329,10 @@ func (c *Config) Policy() policy.Config {
 		pc.Credentials = append(pc.Credentials, pcr)
 	}
 	return pc
+}
+
+var cacheModes = map[string]policy.CacheMode{
+	CacheImmutable: policy.CacheImmutable, CacheRevalidate: policy.CacheRevalidate, CacheOff: policy.CacheOff,
 }
 
 func validRegion(s string) bool {
