@@ -187,7 +187,7 @@ func Default() *Config {
 		Limits: Limits{
 			MaxObjectSize:     5 << 30,
 			MaxHeaderBytes:    64 << 10,
-			StallTimeout:      Duration(60 * time.Second),
+			StallTimeout:      Duration(120 * time.Second),
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			IdleTimeout:       Duration(120 * time.Second),
 			ShutdownTimeout:   Duration(30 * time.Second),
