@@ -15,10 +15,7 @@ import (
 const maxParts = 10000
 
 func (s *Server) createMultipart(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := s.authorize(rq, rq.key, policy.Write); err != nil {
-		return err
-	}
-	up, b, err := s.target(rq)
+	up, b, err := s.objectTarget(rq, policy.Write)
 	if err != nil {
 		return err
 	}

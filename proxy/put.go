@@ -12,10 +12,7 @@ import (
 // putObject spools and verifies the body, then writes it upstream: the
 // client gets 200 only after the upstream acknowledged the object.
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := s.authorize(rq, rq.key, policy.Write); err != nil {
-		return err
-	}
-	up, b, err := s.target(rq)
+	up, b, err := s.objectTarget(rq, policy.Write)
 	if err != nil {
 		return err
 	}

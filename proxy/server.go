@@ -276,6 +276,15 @@ func (s *Server) target(rq *request) (upstream.Upstream, policy.Bucket, error) {
 	return up, b, nil
 }
 
+// objectTarget authorizes action a on the request's key, then resolves its
+// upstream: the preamble of every object operation.
+func (s *Server) objectTarget(rq *request, a policy.Action) (upstream.Upstream, policy.Bucket, error) {
+	if err := s.authorize(rq, rq.key, a); err != nil {
+		return nil, policy.Bucket{}, err
+	}
+	return s.target(rq)
+}
+
 func headerSize(r *http.Request) int {
 	n := len(r.Method) + len(r.RequestURI) + len(r.Host) + 16
 	for k, vs := range r.Header {
