@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/s3edge/s3edge/bench"
 	"io"
 	"os"
 	"os/signal"
@@ -39,6 +40,7 @@ func commands() []command {
 		{"serve", "run the S3 endpoint (the embedded demo without --config)", serve},
 		{"config", "check a configuration file and print it with defaults applied, secrets redacted", configCmd},
 		{"cache", "show a running s3edge's cache statistics, or purge entries (stats|purge)", cacheCmd},
+		{"bench", "run the side-by-side benchmark (s3edge bench --help)", bench.Main},
 		{"version", "print the version", printVersion},
 	}
 }
