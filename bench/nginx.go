@@ -212,8 +212,37 @@ func (n *nginx) note() string {
 		}
 		return nil
 	})
-	return fmt.Sprintf("nginx-cache held %d entries, %s at the end (budget %s; keys zone of %d entries)",
+	note := fmt.Sprintf("nginx-cache held %d entries, %s at the end (budget %s; keys zone of %d entries)",
 		files, sizeName(bytes), sizeName(n.budget), nginxZoneEntries(n.zone))
+	if count, last := logErrors(filepath.Join(n.dir, "error.log")); count > 0 {
+		note += fmt.Sprintf("; error.log: %d errors, last: %s", count, last)
+	}
+	return note
+}
+
+// logErrors counts the [error], [crit] and [alert] lines of an nginx
+// error log (a keys zone full of entries in use answers 500 and logs
+// "could not allocate node") and returns the last one.
+func logErrors(file string) (int, string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, ""
+	}
+	count, last := 0, ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "[error]") || strings.Contains(line, "[crit]") || strings.Contains(line, "[alert]") {
+			count++
+			last = line
+		}
+	}
+	// Drop the timestamp and pids: "2026/01/02 03:04:05 [crit] 12#12: *3 ...".
+	if i := strings.Index(last, "["); i >= 0 {
+		last = last[i:]
+	}
+	if len(last) > 200 {
+		last = last[:200] + "…"
+	}
+	return count, last
 }
 
 func (n *nginx) stop() {

@@ -138,6 +138,7 @@ credentials:
 cache:
   max_size: %d
   max_object_size: %d
+  x_cache_header: true
 `, upURL, benchRegion, benchBucket, benchBucket, benchAccessKey, benchSecretKey, benchBucket,
 		cacheBytes, min(cacheBytes, 1<<30))
 }

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -107,5 +109,19 @@ func TestNginxZone(t *testing.T) {
 		if got < entries-32 || got > entries {
 			t.Errorf("zone for %d entries holds %d", entries, got)
 		}
+	}
+}
+
+func TestLogErrors(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "error.log")
+	os.WriteFile(f, []byte("2026/01/02 03:04:05 [warn] 1#1: a warning\n"+
+		"2026/01/02 03:04:06 [alert] 12#12: could not allocate node in cache keys zone \"s3\"\n"+
+		"2026/01/02 03:04:07 [error] 12#12: *3 upstream timed out\n"), 0o644)
+	n, last := logErrors(f)
+	if n != 2 || last != "[error] 12#12: *3 upstream timed out" {
+		t.Errorf("logErrors = %d, %q", n, last)
+	}
+	if n, _ := logErrors(filepath.Join(t.TempDir(), "none")); n != 0 {
+		t.Errorf("missing file: %d errors", n)
 	}
 }

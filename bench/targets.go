@@ -97,5 +97,8 @@ func optNum3(v *float64) string {
 	if v == nil {
 		return "–"
 	}
+	if *v >= 1000 || *v <= -1000 {
+		return fmt.Sprintf("%.0f", *v)
+	}
 	return fmt.Sprintf("%.3g", *v)
 }
