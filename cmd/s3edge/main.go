@@ -85,11 +85,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		err := c.run(ctx, args[1:], stdout, stderr)
 		var ue usageError
+		var be *bench.UsageError
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
-		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "s3edge %s: %v\nRun 's3edge %s -h' for help.\n", c.name, ue, c.name)
+		case errors.As(err, &ue), errors.As(err, &be):
+			fmt.Fprintf(stderr, "s3edge %s: %v\nRun 's3edge %s -h' for help.\n", c.name, err, c.name)
 			return 2
 		default:
 			fmt.Fprintf(stderr, "s3edge %s: %v\n", c.name, err)
