@@ -187,6 +187,11 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 	source := "upstream"
 	if st == cache.Hit || st == cache.Stale {
 		source = "cache"
+	} else {
+		// The header is known as soon as the upstream answered: send it
+		// now rather than with the first body bytes, which still have to
+		// cross the network and the cache's file.
+		_ = http.NewResponseController(w).Flush()
 	}
 	defer func() { s.metrics.bytesOut.WithLabelValues(rq.bucket, source).Add(float64(rq.bytesOut)) }()
 	if f := rd.File(); f != nil {
