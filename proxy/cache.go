@@ -29,7 +29,7 @@ func (s *Server) cacheKey(r *http.Request, rq *request, b policy.Bucket) (cache.
 	if !sseC(r.Header, false).IsZero() {
 		return cache.Key{}, false
 	}
-	if q := r.URL.Query(); q.Has("versionId") || q.Has("partNumber") {
+	if q := rq.query; q.Has("versionId") || q.Has("partNumber") {
 		return cache.Key{}, false
 	}
 	return cache.Key{Bucket: rq.bucket, Object: rq.key}, true
@@ -172,7 +172,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 	h := w.Header()
 	info := infoOf(&meta)
 	setObjectHeaders(h, &info)
-	applyOverrides(h, r.URL.Query())
+	applyOverrides(h, rq.query)
 	s.setXCache(h, st)
 	n := rd.Size()
 	status := http.StatusOK
@@ -205,7 +205,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 
 // headCached answers a HEAD from a stored entry when it may be served
 // without asking the upstream.
-func (s *Server) headCached(w http.ResponseWriter, r *http.Request, k cache.Key, rule policy.CacheRule, cond conditions) (bool, error) {
+func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request, k cache.Key, rule policy.CacheRule, cond conditions) (bool, error) {
 	m, ok := s.cfg.Cache.Stat(k)
 	if !ok || rule.Mode == policy.CacheRevalidate && time.Since(m.StoredAt) > rule.TTL {
 		return false, nil
@@ -216,7 +216,7 @@ func (s *Server) headCached(w http.ResponseWriter, r *http.Request, k cache.Key,
 	h := w.Header()
 	info := infoOf(&m)
 	setObjectHeaders(h, &info)
-	applyOverrides(h, r.URL.Query())
+	applyOverrides(h, rq.query)
 	s.setXCache(h, cache.Hit)
 	if br, ok := parseRange(r.Header.Get("Range")); ok {
 		off, n, err := br.resolve(m.Size)

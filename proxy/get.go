@@ -18,7 +18,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err := s.authorize(rq, rq.key, policy.Read); err != nil {
 		return err
 	}
-	q := r.URL.Query()
+	q := rq.query
 	if rq.principal.Anonymous() {
 		for _, o := range responseOverrides {
 			if q.Has(o[0]) {
@@ -54,7 +54,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 
 	if r.Method == http.MethodHead {
 		if cacheable {
-			if done, err := s.headCached(w, r, ck, b.Cache, cond); done {
+			if done, err := s.headCached(w, r, rq, ck, b.Cache, cond); done {
 				return err
 			}
 			s.setXCache(w.Header(), cache.Miss)
