@@ -34,6 +34,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		return fmt.Errorf("invalid configuration:\n%w", indent(err))
 	}
 	log := newLogger(cfg.Log, stderr)
+	stopProfile, err := startCPUProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	log.Info("s3edge starting", "version", versionString(), "config", cmp.Or(cfg.Source(), "(none: embedded demo)"),
 		"data_dir", cfg.DataDir)
 
