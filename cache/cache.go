@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,10 @@ type Options struct {
 	// FillTimeout bounds a whole fill (fetch and body), independently of any
 	// caller. 0: none, fills end when the fetcher's body ends or Close.
 	FillTimeout time.Duration
+	// OpenFiles bounds the content files kept open between reads, so that
+	// a hit on a small object needs no open and close. 0: 1024; negative:
+	// none kept open.
+	OpenFiles int
 	// FlushInterval is how often recency (access order) is written to the
 	// index. 0: 30s. Entries themselves are written when they are stored.
 	FlushInterval time.Duration
@@ -150,6 +155,7 @@ type Cache struct {
 	fills        map[fillKey]*fill
 	stages       map[*Pending]struct{}
 	revals       map[Key]*reval
+	handles      *handles
 	used         int64    // bytes of content files in place (indexed or pinned)
 	reserved     int64    // bytes promised to admitted fills and stages
 	entries      int64    // entries in all buckets
@@ -232,6 +238,7 @@ func Open(dir string, o Options) (*Cache, error) {
 		fills:    make(map[fillKey]*fill),
 		stages:   make(map[*Pending]struct{}),
 		revals:   make(map[Key]*reval),
+		handles:  newHandles(cmp.Or(o.OpenFiles, defaultOpenFiles)),
 		scrubbed: make(chan struct{}),
 	}
 	if err := c.load(); err != nil {
@@ -274,7 +281,10 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.dropHandlesLocked()
+	closing := c.takeClosingLocked()
 	c.mu.Unlock()
+	closeFiles(closing)
 	c.cancel()
 	c.wg.Wait()
 	c.flushRecency()

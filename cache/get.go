@@ -100,7 +100,7 @@ func (c *Cache) get(ctx context.Context, k Key, off, n int64, fetch Fetcher, rf 
 			if hit {
 				c.pinEntryLocked(e)
 				r.meta.SHA256 = e.ct.sum
-				r.parts[0] = part{start: off, end: off + r.size, idx: whole, ct: e.ct}
+				r.parts[0] = part{start: off, end: off + r.size, idx: whole, ct: e.ct, h: c.handleLocked(e.ct)}
 			} else {
 				status = c.slicePartsLocked(r, b, v)
 			}
@@ -156,7 +156,7 @@ func (c *Cache) slicePartsLocked(r *Reader, b *bucket, v *version) Status {
 		if e, ok := v.slices[sp.idx]; ok && !e.ct.bad {
 			b.lru.Get(e)
 			c.pinEntryLocked(e)
-			pt.ct = e.ct
+			pt.ct, pt.h = e.ct, c.handleLocked(e.ct)
 		} else if status == Hit {
 			status = Miss
 			if c.fills[fillKey{r.key, sp.idx}] != nil {
@@ -325,7 +325,7 @@ func (c *Cache) resolveSlice(r *Reader, i int) error {
 			if e, ok := v.slices[pt.idx]; ok && !e.ct.bad {
 				b.lru.Get(e)
 				c.pinEntryLocked(e)
-				pt.ct = e.ct
+				pt.ct, pt.h = e.ct, c.handleLocked(e.ct)
 				continue
 			}
 		}

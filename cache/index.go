@@ -202,6 +202,7 @@ func (c *Cache) maybeUnlinkLocked(ct *content) *content {
 	ct.live = false
 	c.used -= ct.size
 	ct.unlinking = make(chan struct{})
+	c.dropHandleLocked(ct)
 	return ct
 }
 
@@ -214,6 +215,13 @@ func (c *Cache) unpinLocked(ct *content) *content {
 // unlink removes the files of contents that maybeUnlinkLocked returned.
 // It must be called without c.mu.
 func (c *Cache) unlink(cts []*content) {
+	if len(cts) == 0 {
+		return
+	}
+	c.mu.Lock()
+	closing := c.takeClosingLocked()
+	c.mu.Unlock()
+	closeFiles(closing) // dropped handles of these contents, among others
 	for _, ct := range cts {
 		if ct == nil {
 			continue

@@ -44,8 +44,9 @@ type part struct {
 	base       int64 // object offset of the source's first byte
 	idx        int64 // slice index, or whole
 	ct         *content
-	file       File  // ct opened lazily
-	fpos       int64 // file offset (WriteTo moves it; ReadAt does not)
+	h          *handle // ct's shared file, for ReadAt
+	file       File    // ct opened for this reader alone, for sendfile
+	fpos       int64   // file offset (WriteTo moves it; ReadAt does not)
 	fl         *fill
 	cur        *cursor
 	checked    bool // fl's meta checked against the reader's version
@@ -112,16 +113,26 @@ func (r *Reader) File() *os.File {
 	if len(r.parts) != 1 || r.parts[0].ct == nil || r.parts[0].idx != whole || r.off != 0 || r.size != r.parts[0].ct.size {
 		return nil
 	}
-	pt := &r.parts[0]
-	if pt.file == nil {
-		f, err := r.c.openContent(pt.ct)
-		if err != nil {
-			return nil
-		}
-		pt.file = f
+	if r.privateFile(0) != nil {
+		return nil
 	}
-	f, _ := pt.file.(*os.File)
+	f, _ := r.parts[0].file.(*os.File)
 	return f
+}
+
+// privateFile opens part i's stored file for this reader alone: sendfile
+// moves the file offset, which a shared handle cannot have.
+func (r *Reader) privateFile(i int) error {
+	pt := &r.parts[i]
+	if pt.file != nil {
+		return nil
+	}
+	f, err := r.c.openContent(pt.ct)
+	if err != nil {
+		return err
+	}
+	pt.file = f
+	return nil
 }
 
 var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -139,6 +150,11 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		if direct && pt.fl == nil {
 			if err := r.openPart(i); err != nil {
 				return total, err
+			}
+			if pt.ct != nil {
+				if err := r.privateFile(i); err != nil {
+					return total, err
+				}
 			}
 			if osf, ok := pt.file.(*os.File); ok {
 				want := pt.end - abs
@@ -197,6 +213,9 @@ func (r *Reader) Close() error {
 	c.mu.Lock()
 	for i := range r.parts {
 		pt := &r.parts[i]
+		if pt.h != nil {
+			c.releaseHandleLocked(pt.h)
+		}
 		if pt.ct != nil {
 			victims = append(victims, c.unpinLocked(pt.ct))
 		}
@@ -204,7 +223,9 @@ func (r *Reader) Close() error {
 			releases = append(releases, c.detachLocked(pt.fl, pt.cur))
 		}
 	}
+	closing := c.takeClosingLocked()
 	c.mu.Unlock()
+	closeFiles(closing)
 	for i := range r.parts {
 		if f := r.parts[i].file; f != nil {
 			f.Close()
@@ -273,7 +294,11 @@ func (r *Reader) readPart(i int, p []byte, abs int64) (int, error) {
 		}
 		return n, err
 	}
-	n, err := pt.file.ReadAt(p, abs-pt.base)
+	f := pt.file
+	if f == nil {
+		f = pt.h.f
+	}
+	n, err := f.ReadAt(p, abs-pt.base)
 	r.c.stats.bytesFromCache.Add(int64(n))
 	if n == len(p) {
 		return n, nil
@@ -293,12 +318,12 @@ func (r *Reader) openPart(i int) error {
 			return err
 		}
 	}
-	if pt.ct != nil && pt.file == nil {
-		f, err := r.c.openContent(pt.ct)
+	if pt.ct != nil && pt.file == nil && pt.h == nil {
+		h, err := r.c.openHandle(pt.ct)
 		if err != nil {
 			return err
 		}
-		pt.file = f
+		pt.h = h
 	}
 	return nil
 }
@@ -356,7 +381,10 @@ func (c *Cache) corrupt(ct *content, why string) error {
 	first := !ct.bad
 	ct.bad = true
 	ct.verified.Store(false)
+	c.dropHandleLocked(ct)
+	closing := c.takeClosingLocked()
 	c.mu.Unlock()
+	closeFiles(closing)
 	if first {
 		c.stats.corrupt.Add(1)
 		c.log.Error("cache: stored file is corrupt; dropping it", "sha256", fmt.Sprintf("%x", ct.sum), "why", why)

@@ -194,10 +194,10 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		_ = http.NewResponseController(w).Flush()
 	}
 	defer func() { s.metrics.bytesOut.WithLabelValues(rq.bucket, source).Add(float64(rq.bytesOut)) }()
+	if source == "cache" && n >= 0 && n <= smallBody {
+		return s.writeSmall(w, rd, n)
+	}
 	if f := rd.File(); f != nil {
-		if n <= smallBody {
-			return s.writeSmall(w, f, n)
-		}
 		return s.sendFile(w, f, n)
 	}
 	return s.copyOut(w, rd, n)
@@ -233,9 +233,18 @@ func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request,
 	return true, nil
 }
 
+// xCacheValues are the X-Cache header values by status, built once.
+var xCacheValues = func() map[cache.Status][]string {
+	m := make(map[cache.Status][]string)
+	for _, st := range []cache.Status{cache.Hit, cache.Stale, cache.Miss, cache.Coalesced, cache.Bypass} {
+		m[st] = []string{st.String()}
+	}
+	return m
+}()
+
 func (s *Server) setXCache(h http.Header, st cache.Status) {
 	if !s.cfg.NoXCache {
-		h.Set("X-Cache", st.String())
+		h["X-Cache"] = xCacheValues[st]
 	}
 }
 
@@ -244,12 +253,13 @@ func (s *Server) setXCache(h http.Header, st cache.Status) {
 // saves a system call and a TCP segment over a header write and a sendfile.
 const smallBody = 64 << 10
 
-// writeSmall sends a small stored file with one pread and one write.
-func (s *Server) writeSmall(w http.ResponseWriter, f *os.File, n int64) error {
+// writeSmall sends a small stored body with one positioned read (on a file
+// the cache keeps open) and one write.
+func (s *Server) writeSmall(w http.ResponseWriter, rd *cache.Reader, n int64) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := (*bp)[:n]
-	if _, err := f.ReadAt(buf, 0); err != nil {
+	if _, err := rd.ReadAt(buf, 0); err != nil && !(err == io.EOF && n == 0) {
 		panic(http.ErrAbortHandler)
 	}
 	if _, err := w.Write(buf); err != nil {

@@ -73,19 +73,31 @@ func stripAWSChunked(ce string) string {
 // sseC reads the SSE-C headers of a request; copySource selects the
 // x-amz-copy-source-* variant.
 func sseC(h http.Header, copySource bool) upstream.SSEC {
-	p := "X-Amz-Server-Side-Encryption-Customer-"
+	n := &sseCHeaders[0]
 	if copySource {
-		p = "X-Amz-Copy-Source-Server-Side-Encryption-Customer-"
+		n = &sseCHeaders[1]
 	}
-	return upstream.SSEC{
-		Algorithm: h.Get(p + "Algorithm"),
-		Key:       h.Get(p + "Key"),
-		KeyMD5:    h.Get(p + "Key-Md5"),
-	}
+	return upstream.SSEC{Algorithm: h.Get(n[0]), Key: h.Get(n[1]), KeyMD5: h.Get(n[2])}
+}
+
+// sseCHeaders are the SSE-C header names, in canonical form, of an object
+// and of a copy source: built once, not per request (this runs on every GET).
+var sseCHeaders = [2][3]string{
+	{
+		"X-Amz-Server-Side-Encryption-Customer-Algorithm",
+		"X-Amz-Server-Side-Encryption-Customer-Key",
+		"X-Amz-Server-Side-Encryption-Customer-Key-Md5",
+	},
+	{
+		"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Algorithm",
+		"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key",
+		"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key-Md5",
+	},
 }
 
 // setObjectHeaders writes an object's metadata as response headers.
 func setObjectHeaders(h http.Header, info *upstream.ObjectInfo) {
+	hs := headerSetter{h: h, vals: make([]string, 0, len(info.Header)+5)}
 	for k, v := range info.Header {
 		switch {
 		case k == "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id":
@@ -95,32 +107,49 @@ func setObjectHeaders(h http.Header, info *upstream.ObjectInfo) {
 			// S3 sends user metadata names in lower case and SDKs
 			// hand them to users as they arrive: bypass Go's
 			// canonical form.
-			h[strings.ToLower(k)] = []string{v}
+			hs.set(strings.ToLower(k), v)
 		default:
-			h.Set(k, v)
+			hs.set(http.CanonicalHeaderKey(k), v)
 		}
 	}
 	ct := info.ContentType
 	if ct == "" {
 		ct = "binary/octet-stream"
 	}
-	h.Set("Content-Type", ct)
+	hs.set("Content-Type", ct)
 	if info.ETag != "" {
-		h.Set("ETag", info.ETag)
+		hs.set("Etag", info.ETag)
 	}
 	if !info.LastModified.IsZero() {
-		h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
+		hs.set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
 	}
 	if info.StorageClass != "" && info.StorageClass != "STANDARD" {
-		h.Set("X-Amz-Storage-Class", info.StorageClass)
+		hs.set("X-Amz-Storage-Class", info.StorageClass)
 	} else {
-		h.Del("X-Amz-Storage-Class")
+		delete(h, "X-Amz-Storage-Class")
 	}
 	if info.VersionID != "" && info.VersionID != "null" {
-		h.Set("X-Amz-Version-Id", info.VersionID)
+		hs.set("X-Amz-Version-Id", info.VersionID)
 	}
-	h.Set("Accept-Ranges", "bytes")
+	h["Accept-Ranges"] = acceptRangesBytes
 }
+
+// headerSetter sets header values from one backing array: on a cache hit,
+// one allocation instead of one per header. Keys must be canonical.
+type headerSetter struct {
+	h    http.Header
+	vals []string
+}
+
+func (s *headerSetter) set(k, v string) {
+	s.vals = append(s.vals, v)
+	n := len(s.vals)
+	s.h[k] = s.vals[n-1 : n : n] // capacity 1: an Add copies, never overwrites a neighbour
+}
+
+// acceptRangesBytes is shared by every response; its capacity of 1 keeps an
+// Add from writing into it.
+var acceptRangesBytes = []string{"bytes"}
 
 // responseOverrides are the query parameters of GetObject that replace
 // response headers.
@@ -142,13 +171,23 @@ type conditions struct {
 
 func conditionsIn(h http.Header) conditions {
 	c := conditions{ifMatch: h.Get("If-Match"), ifNoneMatch: h.Get("If-None-Match")}
-	if t, err := http.ParseTime(h.Get("If-Modified-Since")); err == nil {
-		c.ifModifiedSince = t
-	}
-	if t, err := http.ParseTime(h.Get("If-Unmodified-Since")); err == nil {
-		c.ifUnmodifiedSince = t
-	}
+	c.ifModifiedSince = parseHTTPTime(h.Get("If-Modified-Since"))
+	c.ifUnmodifiedSince = parseHTTPTime(h.Get("If-Unmodified-Since"))
 	return c
+}
+
+// parseHTTPTime parses an HTTP date; an absent or malformed one is the zero
+// time, which conditions ignore. The empty case is checked first because
+// http.ParseTime allocates an error per layout it tries.
+func parseHTTPTime(v string) time.Time {
+	if v == "" {
+		return time.Time{}
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // check evaluates the conditions against an object as S3 does (RFC 9110

@@ -182,6 +182,10 @@ var handlers = map[string]handler{
 	"ListMultipartUploads":               (*Server).listUploads,
 }
 
+// serverName is the Server header of every response, shared: capacity 1
+// keeps an Add from writing into it.
+var serverName = []string{"s3edge"}
+
 // ServeHTTP runs the pipeline: parse, authenticate, authorize (in the
 // handler, which knows the action and key), dispatch, and map any error to an
 // S3 error response in one place.
@@ -192,8 +196,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start:  time.Now(),
 	}
 	h := w.Header()
-	h.Set("X-Amz-Request-Id", rq.id)
-	h.Set("Server", "s3edge")
+	h["X-Amz-Request-Id"] = []string{rq.id}
+	h["Server"] = serverName
 	rw := &responseWriter{ResponseWriter: w, rq: rq}
 	// Bound the whole exchange from the start: a client that sends a body
 	// nobody reads, or stops reading a response, is cut off after

@@ -1,0 +1,124 @@
+package cache
+
+import "github.com/hashicorp/golang-lru/v2/simplelru"
+
+// defaultOpenFiles is Options.OpenFiles' default.
+const defaultOpenFiles = 1024
+
+// handle is a content file kept open for positioned reads (ReadAt) by any
+// number of readers: a hit on a small object then costs one pread instead
+// of open, fstat, pread and close. Files read through sendfile use the file
+// offset and are opened per reader instead (Reader.File).
+//
+// refs and evicted are guarded by Cache.mu. A handle leaves the set when it
+// is least recently used, when its content is unlinked (so that a removed
+// file's space is freed) or found corrupt; its file is closed once the last
+// reader holding it lets go, never under a reader.
+type handle struct {
+	f       File
+	refs    int32
+	evicted bool
+}
+
+// handles is the set of open content files, by content.
+type handles struct {
+	lru *simplelru.LRU[*content, *handle] // nil: none kept open
+
+	// toClose collects files whose last reference went while c.mu was
+	// held; they are closed after it is released.
+	toClose []File
+}
+
+func newHandles(n int) *handles {
+	hs := &handles{}
+	if n <= 0 {
+		return hs
+	}
+	hs.lru, _ = simplelru.NewLRU(n, func(_ *content, h *handle) {
+		h.evicted = true
+		if h.refs == 0 {
+			hs.toClose = append(hs.toClose, h.f)
+		}
+	})
+	return hs
+}
+
+// handleLocked returns ct's open handle, referenced, or nil.
+func (c *Cache) handleLocked(ct *content) *handle {
+	if c.handles.lru == nil {
+		return nil
+	}
+	h, ok := c.handles.lru.Get(ct)
+	if !ok {
+		return nil
+	}
+	h.refs++
+	return h
+}
+
+// openHandle returns a referenced handle on ct's file, opening the file (and
+// checking it, see openContent) if no reader has it open.
+func (c *Cache) openHandle(ct *content) (*handle, error) {
+	c.mu.Lock()
+	h := c.handleLocked(ct)
+	c.mu.Unlock()
+	if h != nil {
+		return h, nil
+	}
+	f, err := c.openContent(ct)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if h = c.handleLocked(ct); h != nil { // another reader opened it meanwhile
+		c.mu.Unlock()
+		f.Close()
+		return h, nil
+	}
+	h = &handle{f: f, refs: 1}
+	if c.handles.lru != nil && ct.live && !ct.bad && !c.closed {
+		c.handles.lru.Add(ct, h)
+	} else {
+		h.evicted = true // private: closed on release
+	}
+	closing := c.takeClosingLocked()
+	c.mu.Unlock()
+	closeFiles(closing)
+	return h, nil
+}
+
+// releaseHandleLocked drops a reader's reference; the caller closes the
+// files takeClosingLocked returns once c.mu is released.
+func (c *Cache) releaseHandleLocked(h *handle) {
+	h.refs--
+	if h.refs == 0 && h.evicted {
+		c.handles.toClose = append(c.handles.toClose, h.f)
+	}
+}
+
+// dropHandleLocked closes ct's handle as soon as no reader holds it: its
+// file is being removed or is corrupt.
+func (c *Cache) dropHandleLocked(ct *content) {
+	if c.handles.lru != nil {
+		c.handles.lru.Remove(ct)
+	}
+}
+
+// dropHandlesLocked lets go of every open file, for Close.
+func (c *Cache) dropHandlesLocked() {
+	if c.handles.lru != nil {
+		c.handles.lru.Purge()
+	}
+}
+
+func (c *Cache) takeClosingLocked() []File {
+	fs := c.handles.toClose
+	c.handles.toClose = nil
+	return fs
+}
+
+func closeFiles(fs []File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
