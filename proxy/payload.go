@@ -163,6 +163,7 @@ func (s *Server) readSmallBody(r *http.Request, rq *request, limit int64) ([]byt
 	if err != nil {
 		return nil, bodyError(err)
 	}
+	_ = rq.rc.SetReadDeadline(time.Time{}) // read: see ServeHTTP
 	if n > limit {
 		return nil, errMalformedXML.withMessage("The XML you provided was larger than the maximum allowed.")
 	}

@@ -2,8 +2,10 @@ package proxy_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -12,6 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3edge/s3edge/cache"
+	"github.com/s3edge/s3edge/upstream/upstreamtest"
 )
 
 // TestDotSegmentsCannotEscape: keys with ".." never reach the upstream, so a
@@ -128,5 +133,88 @@ func TestConditionalWrite(t *testing.T) {
 	}
 	if b, _, _ := e.upstreamObject("hs1/lock"); string(b) != "first" {
 		t.Errorf("object = %q, want first", b)
+	}
+}
+
+// TestSlowDownloadOutlivesStallTimeout: the stall timeout bounds a pause,
+// not a whole response. A download that keeps moving but takes several
+// stall timeouts completes, on the pass-through path and through a cache
+// fill alike.
+func TestSlowDownloadOutlivesStallTimeout(t *testing.T) {
+	const stall = 300 * time.Millisecond
+	data := randomBytes(192<<10, 7) // at 128 KiB/s: 1.5 s, five stall timeouts
+	shape := upstreamtest.Shape{BytesPerSec: 128 << 10}
+	for _, tc := range []struct {
+		name string
+		opts envOptions
+	}{
+		{"pass-through", envOptions{stall: stall, shape: shape}},
+		{"cache fill", envOptions{stall: stall, shape: shape, cache: &cache.Options{MaxBytes: 64 << 20}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.opts)
+			e.up.PutObject(upstreamBucket, "hs1/slow", data)
+			start := time.Now()
+			res, body, err := e.get("slow", nil)
+			if err != nil {
+				t.Fatalf("GET after %v: %v", time.Since(start), err)
+			}
+			if res.StatusCode != 200 || !bytes.Equal(body, data) {
+				t.Fatalf("GET after %v: status %d, %d of %d bytes", time.Since(start), res.StatusCode, len(body), len(data))
+			}
+			if took := time.Since(start); took < 3*stall {
+				t.Fatalf("download took %v: the shaping did not make it outlast the stall timeout", took)
+			}
+		})
+	}
+}
+
+// slowReader hands out its bytes a piece at a time, pausing between pieces:
+// a client on a slow but moving link.
+type slowReader struct {
+	data  []byte
+	piece int
+	pause time.Duration
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.pause)
+	n := copy(p[:min(len(p), r.piece)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestSlowUploadOutlivesStallTimeout: an upload whose body keeps moving,
+// or whose upstream takes a while to acknowledge it, gets its answer even
+// when the whole exchange lasts several stall timeouts.
+func TestSlowUploadOutlivesStallTimeout(t *testing.T) {
+	const stall = 300 * time.Millisecond
+	data := randomBytes(64<<10, 8)
+	for _, tc := range []struct {
+		name  string
+		shape upstreamtest.Shape
+		body  func() io.Reader
+	}{
+		{"slow client", upstreamtest.Shape{}, func() io.Reader { return &slowReader{data: data, piece: 8 << 10, pause: 150 * time.Millisecond} }},
+		{"slow upstream", upstreamtest.Shape{FirstByte: 4 * stall}, func() io.Reader { return bytes.NewReader(data) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{stall: stall, shape: tc.shape})
+			r := e.signed("PUT", "/media/slow-up", data, fullKey, fullSecret, time.Now(), "", nil)
+			r.Body = io.NopCloser(tc.body())
+			start := time.Now()
+			if status, code := e.do(r); status != 200 {
+				t.Fatalf("PUT after %v: %d %s", time.Since(start), status, code)
+			}
+			if took := time.Since(start); took < 3*stall {
+				t.Fatalf("PUT took %v: it did not outlast the stall timeout", took)
+			}
+			if got, _, _ := e.upstreamObject("hs1/slow-up"); !bytes.Equal(got, data) {
+				t.Fatalf("upstream holds %d bytes, want %d", len(got), len(data))
+			}
+		})
 	}
 }

@@ -134,6 +134,7 @@ type request struct {
 	auth      *sigv4.Auth // nil for anonymous requests
 	query     url.Values  // parsed once: the hit path reads it several times
 	start     time.Time
+	rc        *http.ResponseController // the connection's deadlines
 
 	wroteHeader bool
 	status      int
@@ -198,14 +199,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["X-Amz-Request-Id"] = []string{rq.id}
 	h["Server"] = serverName
-	rw := &responseWriter{ResponseWriter: w, rq: rq}
-	// Bound the whole exchange from the start: a client that sends a body
-	// nobody reads, or stops reading a response, is cut off after
-	// StallTimeout. Streaming copies extend the deadlines as bytes move.
-	rc := http.NewResponseController(w)
-	deadline := time.Now().Add(s.cfg.StallTimeout)
-	_ = rc.SetReadDeadline(deadline)
-	_ = rc.SetWriteDeadline(deadline)
+	rw := &responseWriter{ResponseWriter: w, rq: rq, stall: s.cfg.StallTimeout}
+	// A client that announces a body and does not send it, or stops
+	// reading a response, is cut off after StallTimeout; streaming copies
+	// extend the deadlines as bytes move. Each deadline covers its own
+	// phase only. The read deadline is set here and cleared once the body
+	// is read: net/http reads on in the background while the handler runs
+	// and cancels the request when that read fails, so a deadline left in
+	// place would cut every response lasting longer than StallTimeout. The
+	// write deadline is set when the response starts (WriteHeader), not
+	// here, or an upload whose upstream took a while to acknowledge it
+	// would lose its answer.
+	rq.rc = http.NewResponseController(w)
+	if r.ContentLength != 0 { // -1: chunked, length unknown
+		_ = rq.rc.SetReadDeadline(time.Now().Add(s.cfg.StallTimeout))
+	}
 	defer s.logRequest(r, rq)
 	if err := s.serve(rw, r, rq); err != nil {
 		s.writeError(rw, r, rq, err)
@@ -340,13 +348,15 @@ func cannedXML(body string) handler {
 // io.ReaderFrom so that file bodies still go out through sendfile.
 type responseWriter struct {
 	http.ResponseWriter
-	rq *request
+	rq    *request
+	stall time.Duration
 }
 
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.rq.wroteHeader {
 		w.rq.wroteHeader = true
 		w.rq.status = code
+		_ = w.rq.rc.SetWriteDeadline(time.Now().Add(w.stall))
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
