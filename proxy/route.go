@@ -62,9 +62,9 @@ var objectSubresources = map[string][][2]string{
 }
 
 // parseRoute finds bucket, key and operation, path-style or, when the Host is
-// a subdomain of one of baseDomains, virtual-host style. Keys are the decoded
-// path bytes: never cleaned, never a file path.
-func parseRoute(r *http.Request, baseDomains []string) (route, error) {
+// a subdomain of one of baseDomains, virtual-host style; query is r's parsed
+// query. Keys are the decoded path bytes: never cleaned, never a file path.
+func parseRoute(r *http.Request, query url.Values, baseDomains []string) (route, error) {
 	var rt route
 	path := r.URL.Path
 	if !strings.HasPrefix(path, "/") {
@@ -87,7 +87,7 @@ func parseRoute(r *http.Request, baseDomains []string) (route, error) {
 	if err := validKey(rt.key); err != nil {
 		return rt, err
 	}
-	rt.op = operation(r.Method, r.URL.Query(), r.Header, rt.bucket, rt.key)
+	rt.op = operation(r.Method, query, r.Header, rt.bucket, rt.key)
 	return rt, nil
 }
 

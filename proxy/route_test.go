@@ -58,7 +58,7 @@ func TestParseRoute(t *testing.T) {
 			for k, v := range tt.header {
 				r.Header.Set(k, v)
 			}
-			rt, err := parseRoute(r, base)
+			rt, err := parseRoute(r, r.URL.Query(), base)
 			if tt.code != "" {
 				if err == nil || toAPIError(err).Code != tt.code {
 					t.Fatalf("parseRoute error = %v, want %s", err, tt.code)

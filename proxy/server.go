@@ -224,12 +224,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request) erro
 	if headerSize(r) > s.cfg.MaxHeaderBytes {
 		return errHeaderTooLarge
 	}
-	rt, err := parseRoute(r, s.cfg.BaseDomains)
+	rq.query = r.URL.Query()
+	rt, err := parseRoute(r, rq.query, s.cfg.BaseDomains)
 	if err != nil {
 		return err
 	}
 	rq.op, rq.bucket, rq.key = rt.op, rt.bucket, rt.key
-	rq.query = r.URL.Query()
 	if err := s.authenticate(r, rq); err != nil {
 		return err
 	}

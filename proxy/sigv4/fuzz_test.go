@@ -349,3 +349,49 @@ func mutate(r *http.Request, part uint8, pos int, x byte) bool {
 	}
 	return ok
 }
+
+// FuzzParseBasic checks the hand-written date parsers against time.Parse:
+// whatever they accept, time.Parse accepts as the same instant, and every
+// strictly formed date time.Parse accepts, they accept.
+func FuzzParseBasic(f *testing.F) {
+	for _, s := range []string{
+		"20130524T000000Z", "20240229T235959Z", "20230229T120000Z", "20231301T000000Z",
+		"20230100T000000Z", "20230131T240000Z", "20230131T236000Z", "20230131T235960Z",
+		"00000101T000000Z", "99991231T235959Z", "2023013lT000000Z", "20230131 000000Z",
+		"20230131T000000", "20230131T0000000Z", "+0230131T000000Z", "20230131T-10000Z",
+	} {
+		f.Add(s)
+	}
+	strict := func(s string, n int) bool {
+		if len(s) != n {
+			return false
+		}
+		for i := 0; i < n; i++ {
+			if i == 8 || i == 15 {
+				continue
+			}
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseBasic(s)
+		want, err := time.Parse(iso8601Basic, s)
+		if ok && (err != nil || !got.Equal(want)) {
+			t.Fatalf("parseBasic(%q) = %v; time.Parse = %v, %v", s, got, want, err)
+		}
+		if !ok && err == nil && strict(s, 16) {
+			t.Fatalf("parseBasic(%q) refused what time.Parse reads as %v", s, want)
+		}
+		d := s[:min(len(s), 8)]
+		_, derr := time.Parse(yyyymmdd, d)
+		if validYMD(d) && derr != nil {
+			t.Fatalf("validYMD(%q) accepted what time.Parse refuses: %v", d, derr)
+		}
+		if !validYMD(d) && derr == nil && strict(d, 8) {
+			t.Fatalf("validYMD(%q) refused a date time.Parse accepts", d)
+		}
+	})
+}

@@ -54,7 +54,7 @@ func parseCredential(s string) (credential, error) {
 	case len(c.date) != 8:
 		return c, fmt.Errorf("%w: credential date %q is not yyyymmdd", ErrMalformedAuth, c.date)
 	}
-	if _, err := time.Parse(yyyymmdd, c.date); err != nil {
+	if !validYMD(c.date) {
 		return c, fmt.Errorf("%w: credential date %q is not yyyymmdd", ErrMalformedAuth, c.date)
 	}
 	return c, nil
@@ -177,7 +177,8 @@ func parsePresigned(q []param, maxExpiry time.Duration) (presign, error) {
 		return p, err
 	}
 	p.amzDate = vals[2]
-	if p.date, err = time.Parse(iso8601Basic, p.amzDate); err != nil || len(p.amzDate) != len(iso8601Basic) {
+	var ok bool
+	if p.date, ok = parseBasic(p.amzDate); !ok {
 		return p, fmt.Errorf("%w: X-Amz-Date %q is not ISO 8601 basic", ErrMalformedAuth, truncate(p.amzDate))
 	}
 	secs, err := strconv.ParseInt(vals[3], 10, 64)
@@ -280,8 +281,8 @@ func requestTime(h http.Header) (time.Time, string, error) {
 		if len(v) > 1 {
 			return time.Time{}, "", fmt.Errorf("%w: several X-Amz-Date headers", ErrMalformedAuth)
 		}
-		t, err := time.Parse(iso8601Basic, v[0])
-		if err != nil || len(v[0]) != len(iso8601Basic) {
+		t, ok := parseBasic(v[0])
+		if !ok {
 			return time.Time{}, "", fmt.Errorf("%w: X-Amz-Date %q is not ISO 8601 basic", ErrMalformedAuth, truncate(v[0]))
 		}
 		return t, v[0], nil
