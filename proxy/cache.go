@@ -195,10 +195,12 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 	}
 	defer func() { s.metrics.bytesOut.WithLabelValues(rq.bucket, source).Add(float64(rq.bytesOut)) }()
 	if source == "cache" && n >= 0 && n <= smallBody {
-		return s.writeSmall(w, rd, n)
+		raw := cork(r)
+		return uncork(raw, rq, s.writeSmall(w, rd, n))
 	}
 	if f := rd.File(); f != nil {
-		return s.sendFile(w, f, n)
+		raw := cork(r)
+		return uncork(raw, rq, s.sendFile(w, f, n))
 	}
 	return s.copyOut(w, rd, n)
 }

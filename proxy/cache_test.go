@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,4 +324,55 @@ func TestCacheRanges(t *testing.T) {
 	if sent := e.up.BytesSent(); sent > 4<<20 {
 		t.Errorf("upstream sent %d bytes for a 1 MiB range of a 20 MiB object", sent)
 	}
+}
+
+// TestHitsOnOneConnectionDoNotStall: cached responses are corked while they
+// are written and must be released at their end. A response held back (the
+// kernel releases a corked tail only after 200 ms), or one that waits on an
+// ACK, shows as a stall on a reused connection; the classic case is a body
+// just under 64 KiB. 120 sequential hits, 4 KiB to 256 KiB, over one
+// connection must take well under one such stall each.
+func TestHitsOnOneConnectionDoNotStall(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
+	sizes := []int{4 << 10, 64<<10 - 300, 64 << 10, 256 << 10}
+	for i, n := range sizes {
+		e.up.PutObject(upstreamBucket, fmt.Sprintf("hs1/s%d", i), randomBytes(n, uint64(i)))
+		e.get(fmt.Sprintf("s%d", i), nil)
+		e.settled(fmt.Sprintf("s%d", i), n)
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer hc.CloseIdleConnections()
+	var conns atomic.Int32
+	start := time.Now()
+	const rounds = 30
+	for range rounds {
+		for i, n := range sizes {
+			r := e.signed("GET", fmt.Sprintf("/media/s%d", i), nil, fullKey, fullSecret, time.Now(), "", nil)
+			r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+				GotConn: func(ci httptrace.GotConnInfo) {
+					if !ci.Reused {
+						conns.Add(1)
+					}
+				},
+			}))
+			res, err := hc.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || res.StatusCode != 200 || len(b) != n || res.Header.Get("X-Cache") != "HIT" {
+				t.Fatalf("s%d: status %d, %d of %d bytes, X-Cache %q, %v", i, res.StatusCode, len(b), n, res.Header.Get("X-Cache"), err)
+			}
+		}
+	}
+	took := time.Since(start)
+	if conns.Load() != 1 {
+		t.Errorf("%d connections, want 1 reused throughout", conns.Load())
+	}
+	// A stall per response would be 120 × 40–200 ms: 5–24 s.
+	if took > 3*time.Second {
+		t.Errorf("%d hits on one connection took %v: responses stall", rounds*len(sizes), took)
+	}
+	t.Logf("%d hits on one connection in %v", rounds*len(sizes), took)
 }

@@ -97,11 +97,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var srv *httptest.Server
+	srv := httptest.NewUnstartedServer(p)
+	srv.Config.ConnContext = proxy.ConnContext // as cmd/s3edge serves it
 	if o.tls {
-		srv = httptest.NewTLSServer(p)
+		srv.StartTLS()
 	} else {
-		srv = httptest.NewServer(p)
+		srv.Start()
 	}
 	t.Cleanup(srv.Close)
 	return &env{t: t, up: up, srv: srv, spoolDir: spool, cache: c, cacheDir: cacheDir}

@@ -120,6 +120,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	defer stopTLS()
 	srv := &http.Server{
 		Handler:           handler,
+		ConnContext:       proxy.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout.D(),
 		IdleTimeout:       cfg.Limits.IdleTimeout.D(),
