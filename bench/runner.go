@@ -158,6 +158,12 @@ func (s *suite) play(ctx context.Context, sl slot, e *env, up origin, w *workloa
 		if err := up.reset(ctx); err != nil {
 			return mark(i, statusFailed, "upstream: "+err.Error())
 		}
+		if ph.wrkKeys != nil {
+			if stop := s.playWrk(ctx, p, t, e, up, w, ph, &rows[i]); stop {
+				return mark(i+1, statusFailed, "died in an earlier phase")
+			}
+			continue
+		}
 		cpu0, hasCPU := p.cpu()
 		self0 := selfCPU()
 		var results []runResult
@@ -208,6 +214,46 @@ func (s *suite) play(ctx context.Context, sl slot, e *env, up origin, w *workloa
 		}
 	}
 	return rows
+}
+
+// playWrk measures one wrk phase into r; it reports whether the
+// participant died.
+func (s *suite) playWrk(ctx context.Context, p participant, t target, e *env, up origin, w *workload, ph *phase, r *Row) (died bool) {
+	cpu0, hasCPU := p.cpu()
+	res, err := runWrk(ctx, t, e.dir, ph.name, ph.wrkKeys, ph.concurrency, ph.maxTime)
+	cpu1, _ := p.cpu()
+	switch {
+	case errors.Is(err, errNoWrk):
+		r.Status, r.Note = statusSkipped, err.Error()
+		return false
+	case err != nil:
+		r.Status, r.Note = statusFailed, err.Error()
+		return p.alive() != nil
+	}
+	st, err := up.stats(ctx)
+	if err != nil {
+		r.Status, r.Note = statusFailed, "upstream: "+err.Error()
+		return false
+	}
+	summarizeWrk(r, res, ph.wrkSize, st, s.cfg.PricePerGB)
+	r.ClientCPUUsPerReq = float64(res.cpu) / float64(time.Microsecond) / float64(r.Requests)
+	busy := res.cpu
+	if hasCPU {
+		v := float64(cpu1-cpu0) / float64(time.Microsecond) / float64(r.Requests)
+		r.ServerCPUUsPerReq = &v
+		busy += cpu1 - cpu0
+	}
+	if busy.Seconds()/r.Seconds > 0.85*float64(runtime.NumCPU()) {
+		r.Note += fmt.Sprintf("CPU-bound: wrk and server used %.1f of %d CPUs; ", busy.Seconds()/r.Seconds, runtime.NumCPU())
+	}
+	if err := p.alive(); err != nil {
+		r.Status = statusFailed
+		r.Note += "died: " + err.Error()
+		return true
+	}
+	fmt.Fprintf(s.log, "%s: %-12s %-14s %6d req %8.0f req/s %8.1f MB/s p50 %7.2f ms p99 %7.2f ms up %d GETs %s, %d errors\n",
+		w.name, p.name(), ph.name, r.Requests, r.ReqPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.UpstreamGets, sizeName(r.UpstreamBytes), r.Errors)
+	return false
 }
 
 // upstreamStats are the upstream's counters over one phase.

@@ -33,26 +33,29 @@ func targets(rows []Row) []Target {
 		t.Met = value != nil && met(*value)
 		out = append(out, t)
 	}
-	for _, c := range []struct {
-		size string
-		min  float64
-	}{{"4KiB", 0.5}, {"256KiB", 0.9}, {"4MiB", 0.8}} {
-		var v, ref *float64
-		s, n := find("hot/"+c.size, "s3edge"), find("hot/"+c.size, "nginx-static")
-		if s != nil && n != nil && n.ReqPerSec > 0 {
-			v, ref = f64p(s.ReqPerSec/n.ReqPerSec), f64p(n.ReqPerSec)
+	// The hit path, with the Go load generator (hot) and with wrk.
+	for _, gen := range []struct{ workload, label string }{{"hot", ""}, {"wrk", " (wrk)"}} {
+		for _, c := range []struct {
+			size string
+			min  float64
+		}{{"4KiB", 0.5}, {"256KiB", 0.9}, {"4MiB", 0.8}} {
+			var v, ref *float64
+			s, n := find(gen.workload+"/"+c.size, "s3edge"), find(gen.workload+"/"+c.size, "nginx-static")
+			if s != nil && n != nil && n.ReqPerSec > 0 {
+				v, ref = f64p(s.ReqPerSec/n.ReqPerSec), f64p(n.ReqPerSec)
+			}
+			add("hit req/s vs nginx-static"+gen.label+", "+c.size, fmt.Sprintf("≥ %gx", c.min), v, ref, func(x float64) bool { return x >= c.min })
 		}
-		add("hit req/s vs nginx-static, "+c.size, fmt.Sprintf("≥ %gx", c.min), v, ref, func(x float64) bool { return x >= c.min })
-	}
-	for _, size := range []string{"4KiB", "64KiB", "256KiB"} {
-		var v, ref *float64
-		if s := find("hot/"+size, "s3edge"); s != nil {
-			v = f64p(s.P99Ms)
+		for _, size := range []string{"4KiB", "64KiB", "256KiB"} {
+			var v, ref *float64
+			if s := find(gen.workload+"/"+size, "s3edge"); s != nil {
+				v = f64p(s.P99Ms)
+			}
+			if n := find(gen.workload+"/"+size, "nginx-static"); n != nil {
+				ref = f64p(n.P99Ms)
+			}
+			add("hit p99 latency ms"+gen.label+", "+size, "< 2 ms", v, ref, func(x float64) bool { return x < 2 })
 		}
-		if n := find("hot/"+size, "nginx-static"); n != nil {
-			ref = f64p(n.P99Ms)
-		}
-		add("hit p99 latency ms, "+size, "< 2 ms", v, ref, func(x float64) bool { return x < 2 })
 	}
 	for _, r := range rows {
 		if r.Participant != "s3edge" || r.Status != statusOK || len(r.Workload) < 8 || r.Workload[:8] != "coalesce" {

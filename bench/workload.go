@@ -45,6 +45,10 @@ type phase struct {
 	maxTime     time.Duration // per round
 	timed       bool          // ends by maxTime by design (throughput runs)
 	lru         bool          // report an exact LRU of the GETs at the workload's cacheBytes
+	// wrkKeys, when set, are read round-robin by wrk instead of rounds
+	// (all of wrkSize bytes).
+	wrkKeys []string
+	wrkSize int64
 }
 
 // requests counts the measured requests of p.
@@ -59,13 +63,15 @@ func (p *phase) requests() int {
 }
 
 // workloadNames lists the workloads in the order the suite runs them.
-var workloadNames = []string{"hot", "coalesce", "zipf", "synapse", "video"}
+var workloadNames = []string{"hot", "wrk", "coalesce", "zipf", "synapse", "video"}
 
 // buildWorkload returns the named workload for cfg.
 func buildWorkload(name string, cfg *Config) (*workload, error) {
 	switch name {
 	case "hot":
 		return hotWorkload(cfg), nil
+	case "wrk":
+		return wrkWorkload(cfg), nil
 	case "coalesce":
 		return coalesceWorkload(cfg), nil
 	case "zipf":

@@ -1,0 +1,100 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A wrk 4.1 summary, as wrk --latency prints it.
+const wrkSample = `Running 4s test @ http://127.0.0.1:19400/
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   754.32us    1.02ms  21.40ms   91.12%
+    Req/Sec    22.60k     1.31k   25.41k    71.25%
+  Latency Distribution
+     50%  435.00us
+     75%  778.00us
+     90%    1.62ms
+     99%    5.27ms
+  180057 requests in 4.00s, 773.65MB read
+  Non-2xx or 3xx responses: 3
+  Socket errors: connect 0, read 2, write 0, timeout 1
+Requests/sec:  45008.12
+Transfer/sec:    193.39MB
+`
+
+func TestParseWrk(t *testing.T) {
+	r, err := parseWrk(wrkSample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.requests != 180057 || r.seconds != 4 || r.bytes < 811_000_000 || r.bytes > 811_300_000 {
+		t.Errorf("requests %d in %vs, %d bytes", r.requests, r.seconds, r.bytes)
+	}
+	if r.p50 != 435*time.Microsecond || r.p90 != 1620*time.Microsecond || r.p99 != 5270*time.Microsecond || r.max != 21400*time.Microsecond {
+		t.Errorf("p50 %v p90 %v p99 %v max %v", r.p50, r.p90, r.p99, r.max)
+	}
+	if r.errors != 6 {
+		t.Errorf("errors %d, want 3 non-2xx + 3 socket", r.errors)
+	}
+	for _, bad := range []string{"", "unable to connect to 127.0.0.1:1 Connection refused\n", strings.Replace(wrkSample, "180057 requests", "0 requests", 1)} {
+		if _, err := parseWrk(bad); err == nil {
+			t.Errorf("parseWrk(%q) accepted it", truncateOutput(bad))
+		}
+	}
+}
+
+// TestEndToEndQuickWrk plays the wrk workload on s3edge (presigned URLs,
+// so every request's signature is verified) and nginx-static: every
+// request answered, all of s3edge's hits, server CPU reported.
+func TestEndToEndQuickWrk(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not installed")
+	}
+	bin := buildS3edge(t)
+	parts := []string{"s3edge"}
+	if _, err := exec.LookPath("nginx"); err == nil {
+		parts = append(parts, "nginx-static")
+	}
+	out := t.TempDir()
+	cfg := quickConfig(t, "--workloads", "wrk", "--participants", strings.Join(parts, ","), "--s3edge", bin, "--duration", "1s", "--out", out)
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if err := runSuite(ctx, cfg, "test", &stdout, &stderr); err != nil {
+		t.Fatalf("runSuite: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "## wrk/64KiB") {
+		t.Errorf("stdout lacks the wrk tables:\n%s", stdout.String())
+	}
+	var rep Report
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2*len(parts) {
+		t.Fatalf("%d rows, want %d (2 sizes × %d participants)", len(rep.Results), 2*len(parts), len(parts))
+	}
+	for _, r := range rep.Results {
+		name := r.Workload + " " + r.Participant
+		if r.Status != statusOK || r.Errors != 0 || r.Requests < 100 || r.ReqPerSec <= 0 || r.P99Ms <= 0 {
+			t.Errorf("%s: status %s, %d errors, %d requests, %v req/s, p99 %v: %s", name, r.Status, r.Errors, r.Requests, r.ReqPerSec, r.P99Ms, r.Note)
+		}
+		if r.UpstreamGets != 0 || r.HitRatio != 1 {
+			t.Errorf("%s: %d upstream GETs on a warm hot set", name, r.UpstreamGets)
+		}
+		if r.ServerCPUUsPerReq == nil || r.ClientCPUUsPerReq <= 0 {
+			t.Errorf("%s: CPU figures missing", name)
+		}
+	}
+}
