@@ -114,6 +114,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&c.Jitter, "jitter", 0, "upstream random extra delay, uniform in [0, jitter)")
 	bw := fs.String("bandwidth", "0", "upstream per-response bandwidth cap, bytes/s with optional KiB/MiB/GiB suffix; 0 = unlimited")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "clients for hot, zipf and video")
+	hotSizes := fs.String("hot-sizes", "", "comma-separated object sizes of the hot and wrk workloads (default 4KiB,64KiB,256KiB,1MiB,4MiB)")
 	duration := fs.Duration("duration", 0, "measured time per hot object size (default 4s, 1s with --quick)")
 	traceTimeout := fs.Duration("trace-timeout", 0, "bound on each trace replay (default 150s, 30s with --quick)")
 	fs.IntVar(&c.CoalesceClients, "coalesce-clients", c.CoalesceClients, "clients asking for one cold object at once")
@@ -153,6 +154,16 @@ func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 	var err error
 	if c.BytesPerSec, err = parseSize(*bw); err != nil {
 		return nil, usageErrorf("--bandwidth: %v", err)
+	}
+	if *hotSizes != "" {
+		c.HotSizes = nil
+		for _, f := range strings.Split(*hotSizes, ",") {
+			n, err := parseSize(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return nil, usageErrorf("--hot-sizes: %q is not a size", f)
+			}
+			c.HotSizes = append(c.HotSizes, n)
+		}
 	}
 	if *videoSize != "" {
 		if c.VideoSize, err = parseSize(*videoSize); err != nil {

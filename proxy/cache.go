@@ -195,12 +195,11 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 	}
 	defer func() { s.metrics.bytesOut.WithLabelValues(rq.bucket, source).Add(float64(rq.bytesOut)) }()
 	if source == "cache" && n >= 0 && n <= smallBody {
-		raw := cork(r)
+		raw := cork(r, n)
 		return uncork(raw, rq, s.writeSmall(w, rd, n))
 	}
 	if f := rd.File(); f != nil {
-		raw := cork(r)
-		return uncork(raw, rq, s.sendFile(w, f, n))
+		return s.sendFile(w, f, n)
 	}
 	return s.copyOut(w, rd, n)
 }
