@@ -273,6 +273,13 @@ func (s *Server) writeSmall(w http.ResponseWriter, rd *cache.Reader, n int64) er
 // time. Any failure after the header aborts the connection.
 func (s *Server) sendFile(w http.ResponseWriter, f *os.File, n int64) error {
 	rc := http.NewResponseController(w)
+	// Send the header on its own first. Otherwise net/http copies the
+	// first 512 bytes through a buffer (to sniff a Content-Type it does
+	// not need) and sendfile starts at offset 512: page-unaligned, which
+	// cost a quarter more CPU per 256 KiB hit than sending from 0.
+	if err := rc.Flush(); err != nil {
+		return errClientGone
+	}
 	for n > 0 {
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StallTimeout))
 		m, err := io.CopyN(w, f, min(n, sendfileChunk))
