@@ -37,6 +37,7 @@ type Config struct {
 	HotSizes    []int64
 	HotObjects  int
 	HotRequests int
+	PacedRate   float64 // requests/s of the paced workload
 
 	CoalesceClients, CoalesceRounds int
 	CoalesceSize                    int64
@@ -68,7 +69,7 @@ func defaultConfig() *Config {
 		FirstByte:   50 * time.Millisecond,
 		Concurrency: 32, Duration: 4 * time.Second, TraceTimeout: 150 * time.Second,
 		HotSizes:   []int64{4 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20},
-		HotObjects: 8, HotRequests: 500_000,
+		HotObjects: 8, HotRequests: 500_000, PacedRate: 5000,
 		CoalesceClients: 50, CoalesceRounds: 5, CoalesceSize: 1 << 20,
 		ZipfObjects: 5000, ZipfRequests: 20000, ZipfSize: 64 << 10, ZipfS: 1.0, CacheFraction: 0.10,
 		SynapseMedia: 1000, SynapseSteps: 1500, SynapseClients: 16,
@@ -115,6 +116,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 	bw := fs.String("bandwidth", "0", "upstream per-response bandwidth cap, bytes/s with optional KiB/MiB/GiB suffix; 0 = unlimited")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "clients for hot, zipf and video")
 	hotSizes := fs.String("hot-sizes", "", "comma-separated object sizes of the hot and wrk workloads (default 4KiB,64KiB,256KiB,1MiB,4MiB)")
+	fs.Float64Var(&c.PacedRate, "paced-rate", c.PacedRate, "requests/s the paced workload offers (open loop, below every participant's capacity)")
 	duration := fs.Duration("duration", 0, "measured time per hot object size (default 4s, 1s with --quick)")
 	traceTimeout := fs.Duration("trace-timeout", 0, "bound on each trace replay (default 150s, 30s with --quick)")
 	fs.IntVar(&c.CoalesceClients, "coalesce-clients", c.CoalesceClients, "clients asking for one cold object at once")
@@ -180,6 +182,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 		}
 	}
 	switch {
+	case c.PacedRate <= 0:
+		return nil, usageErrorf("--paced-rate must be positive")
 	case c.Concurrency < 1, c.CoalesceClients < 1:
 		return nil, usageErrorf("concurrency must be at least 1")
 	case c.ZipfObjects < 1, c.ZipfRequests < 1, c.VideoObjects < 1, c.VideoRequests < 1:

@@ -104,6 +104,11 @@ type sample struct {
 type runOpts struct {
 	concurrency int
 	maxTime     time.Duration // the run stops sending when it expires
+	// rate, if positive, paces the run (open loop): step i is due
+	// i/rate seconds after the start, and its latency counts from then,
+	// so a client that falls behind shows as latency instead of hiding it
+	// (no coordinated omission).
+	rate float64
 	// dead, if set, is asked after a failed request whether the server
 	// has died; if so the run stops instead of failing through the rest
 	// of its trace.
@@ -169,6 +174,7 @@ func run(ctx context.Context, c *http.Client, t target, steps []step, opts runOp
 		wg      sync.WaitGroup
 	)
 	start := make(chan struct{})
+	var t0 time.Time // set before start is closed
 	for range max(opts.concurrency, 1) {
 		wg.Go(func() {
 			w := worker{c: c, t: t, buf: make([]byte, 64<<10)}
@@ -178,8 +184,20 @@ func run(ctx context.Context, c *http.Client, t target, steps []step, opts runOp
 				if i >= len(steps) {
 					return
 				}
+				var late time.Duration
+				if opts.rate > 0 {
+					due := t0.Add(time.Duration(float64(i) / opts.rate * float64(time.Second)))
+					if !sleepUntil(issue, due) {
+						return
+					}
+					late = time.Since(due)
+				}
 				for j, rq := range steps[i] {
 					s, err := w.do(ctx, rq)
+					if j == 0 {
+						s.lat += late
+						s.ttfb += late
+					}
 					if ctx.Err() != nil && err != nil {
 						return // cut by the hard deadline: not a participant error
 					}
@@ -196,7 +214,7 @@ func run(ctx context.Context, c *http.Client, t target, steps []step, opts runOp
 			}
 		})
 	}
-	t0 := time.Now()
+	t0 = time.Now()
 	close(start)
 	wg.Wait()
 	res.wall = time.Since(t0)
@@ -205,7 +223,23 @@ func run(ctx context.Context, c *http.Client, t target, steps []step, opts runOp
 	return res
 }
 
-// worker is one closed-loop client.
+// sleepUntil waits until t; it reports false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// worker is one client: closed loop, or paced by runOpts.rate.
 type worker struct {
 	c   *http.Client
 	t   target

@@ -197,3 +197,37 @@ func BenchmarkClientGet4KiB(b *testing.B) {
 		}
 	}
 }
+
+// TestRunPaced: a paced run sends at its rate, however fast the server,
+// and a server slower than the rate shows as growing latency, counted from
+// each request's due time (no coordinated omission).
+func TestRunPaced(t *testing.T) {
+	srv := httptest.NewServer(&fakeS3{})
+	defer srv.Close()
+	steps := make([]step, 40)
+	for i := range steps {
+		steps[i] = get("10", 10)
+	}
+	tgt := target{base: srv.URL, bucket: benchBucket}
+	res := run(t.Context(), newClient(4), tgt, steps, runOpts{concurrency: 4, maxTime: 10 * time.Second, rate: 200})
+	// 40 requests at 200/s: the last is due 195 ms after the start.
+	if res.errors != 0 || res.wall < 190*time.Millisecond {
+		t.Errorf("paced run of 40 at 200/s: %d errors, took %v, want at least 195 ms", res.errors, res.wall)
+	}
+
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+	}))
+	defer slow.Close()
+	steps = make([]step, 10)
+	for i := range steps {
+		steps[i] = get("x", -1)
+	}
+	// One client, one request due every 5 ms, each taking 20: the tenth
+	// is due at 45 ms and starts at about 180 ms.
+	res = run(t.Context(), newClient(1), target{base: slow.URL, bucket: benchBucket}, steps, runOpts{concurrency: 1, maxTime: 10 * time.Second, rate: 200})
+	last := res.samples[len(res.samples)-1]
+	if res.errors != 0 || last.lat < 120*time.Millisecond || last.ttfb < 120*time.Millisecond {
+		t.Errorf("last request behind a slow server: latency %v, TTFB %v, want over 120 ms (it was due 135 ms before it could start)", last.lat, last.ttfb)
+	}
+}

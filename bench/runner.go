@@ -168,7 +168,7 @@ func (s *suite) play(ctx context.Context, sl slot, e *env, up origin, w *workloa
 		self0 := selfCPU()
 		var results []runResult
 		for _, round := range ph.rounds {
-			results = append(results, run(ctx, c, t, round, runOpts{concurrency: ph.concurrency, maxTime: ph.maxTime, dead: p.alive}))
+			results = append(results, run(ctx, c, t, round, runOpts{concurrency: ph.concurrency, maxTime: ph.maxTime, rate: ph.rate, dead: p.alive}))
 			if p.alive() != nil {
 				break
 			}

@@ -45,6 +45,7 @@ type phase struct {
 	maxTime     time.Duration // per round
 	timed       bool          // ends by maxTime by design (throughput runs)
 	lru         bool          // report an exact LRU of the GETs at the workload's cacheBytes
+	rate        float64       // paces the rounds (open loop); 0: closed loop
 	// wrkKeys, when set, are read round-robin by wrk instead of rounds
 	// (all of wrkSize bytes).
 	wrkKeys []string
@@ -63,7 +64,7 @@ func (p *phase) requests() int {
 }
 
 // workloadNames lists the workloads in the order the suite runs them.
-var workloadNames = []string{"hot", "wrk", "coalesce", "zipf", "synapse", "video"}
+var workloadNames = []string{"hot", "wrk", "paced", "coalesce", "zipf", "synapse", "video"}
 
 // buildWorkload returns the named workload for cfg.
 func buildWorkload(name string, cfg *Config) (*workload, error) {
@@ -72,6 +73,8 @@ func buildWorkload(name string, cfg *Config) (*workload, error) {
 		return hotWorkload(cfg), nil
 	case "wrk":
 		return wrkWorkload(cfg), nil
+	case "paced":
+		return pacedWorkload(cfg), nil
 	case "coalesce":
 		return coalesceWorkload(cfg), nil
 	case "zipf":
@@ -114,6 +117,36 @@ func hotWorkload(cfg *Config) *workload {
 		w.phases = append(w.phases, p)
 	}
 	w.cacheBytes = 2*total + 64<<20
+	return w
+}
+
+// pacedWorkload: the hot objects up to 256 KiB (the sizes the latency
+// target names), warmed twice, then read at a fixed rate, well below
+// every participant's capacity, by cfg.Concurrency clients for
+// cfg.Duration per size. Closed-loop runs saturate the two CPUs the
+// load generator shares with the server, so their tail is the operating
+// system's time slices; a paced run's tail is the server's own.
+func pacedWorkload(cfg *Config) *workload {
+	hot := hotWorkload(cfg)
+	w := &workload{name: "paced", static: true, cacheBytes: hot.cacheBytes,
+		desc: fmt.Sprintf("the hot objects up to 256KiB, warmed twice, then read round-robin at %.0f requests/s (open loop, latency counted from each request's due time) by up to %d clients for %v per size",
+			cfg.PacedRate, cfg.Concurrency, cfg.Duration)}
+	n := max(int(cfg.PacedRate*cfg.Duration.Seconds()), 1)
+	for i, hp := range hot.phases {
+		size := cfg.HotSizes[i]
+		if size > 256<<10 {
+			continue
+		}
+		for _, o := range hot.objects {
+			if strings.HasPrefix(o.key, "hot/"+sizeName(size)+"/") {
+				w.objects = append(w.objects, o)
+			}
+		}
+		p := &phase{name: fmt.Sprintf("paced/%s@%.0f", sizeName(size), cfg.PacedRate), concurrency: cfg.Concurrency,
+			maxTime: 2*cfg.Duration + 5*time.Second, rate: cfg.PacedRate, warm: hp.warm}
+		p.rounds = [][]step{hp.rounds[0][:min(n, len(hp.rounds[0]))]}
+		w.phases = append(w.phases, p)
+	}
 	return w
 }
 
