@@ -140,7 +140,7 @@ http {
 
 func (n *nginx) start(ctx context.Context, e *env, w *workload) (target, error) {
 	if n.static && (!w.static || e.static == "") {
-		return target{}, errNotApplicable
+		return target{}, fmt.Errorf("%w: serves files, cannot take uploads or cold reads", errNotApplicable)
 	}
 	n.dir, n.budget = filepath.Join(e.dir, n.name()), w.cacheBytes
 	if err := os.MkdirAll(filepath.Join(n.dir, "tmp"), 0o755); err != nil {

@@ -93,7 +93,10 @@ type direct struct{}
 
 func (*direct) name() string  { return "direct" }
 func (*direct) caching() bool { return false }
-func (*direct) start(_ context.Context, e *env, _ *workload) (target, error) {
+func (*direct) start(_ context.Context, e *env, w *workload) (target, error) {
+	if w.paced {
+		return target{}, fmt.Errorf("%w: the upstream itself cannot keep up a paced rate of hits", errNotApplicable)
+	}
 	// Signed like any SDK client would sign it; gofakes3 does not check.
 	return target{base: e.upURL, bucket: benchBucket, sign: newSigner("AKIDUPSTREAMTEST", "upstreamtest-secret", benchRegion)}, nil
 }

@@ -128,6 +128,10 @@ func TestTargets(t *testing.T) {
 		{Workload: "hot/256KiB", Participant: "s3edge", Status: statusOK, ReqPerSec: 800, P99Ms: 3},
 		{Workload: "hot/256KiB", Participant: "nginx-static", Status: statusOK, ReqPerSec: 1000},
 		{Workload: "coalesce/1MiB", Participant: "s3edge", Status: statusOK, Concurrency: 50, Planned: 250, UpstreamGets: 5, TTFBVsUpstreamMs: f64(2)},
+		{Workload: "paced/4KiB@5000", Participant: "s3edge", Status: statusOK, P99Ms: 1.2},
+		{Workload: "paced/256KiB@5000", Participant: "s3edge", Status: statusOK, P99Ms: 2.5},
+		{Workload: "paced/4KiB@5000", Participant: "s3edge", Status: statusOK, P99Ms: 1.2},
+		{Workload: "paced/256KiB@5000", Participant: "s3edge", Status: statusOK, P99Ms: 2.5},
 		{Workload: "zipf", Participant: "s3edge", Status: statusOK, ByteHitRatio: 0.65, LRUByteHitRatio: f64(0.638)},
 	}
 	got := map[string]Target{}
@@ -138,8 +142,11 @@ func TestTargets(t *testing.T) {
 		"hit req/s vs nginx-static, 4KiB":                      true,
 		"hit req/s vs nginx-static, 256KiB":                    false,
 		"hit req/s vs nginx-static, 4MiB":                      false, // no rows: not met
-		"hit p99 latency ms, 4KiB":                             true,
-		"hit p99 latency ms, 256KiB":                           false,
+		"hit p99 latency ms saturated, 4KiB":                   true,
+		"hit p99 latency ms saturated, 256KiB":                 false,
+		"hit p99 latency ms at a fixed rate, 4KiB":             true,
+		"hit p99 latency ms at a fixed rate, 256KiB":           false,
+		"hit p99 latency ms at a fixed rate, 64KiB":            false, // no row
 		"coalesce/1MiB: upstream GETs per cold key":            true,
 		"coalesce/1MiB: TTFB p50 minus the upstream's own, ms": true,
 		"zipf byte hit ratio":                                  false,

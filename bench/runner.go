@@ -131,7 +131,7 @@ func (s *suite) play(ctx context.Context, sl slot, e *env, up origin, w *workloa
 	t, err := p.start(ctx, e, w)
 	switch {
 	case errors.Is(err, errNotApplicable):
-		return mark(0, statusSkipped, "not applicable: serves files, cannot take uploads or cold reads")
+		return mark(0, statusSkipped, err.Error())
 	case err != nil:
 		return mark(0, statusFailed, "start: "+err.Error())
 	}

@@ -60,19 +60,15 @@ func targets(rows []Row) []Target {
 		return nil
 	}
 	for _, size := range []string{"4KiB", "64KiB", "256KiB"} {
-		for _, gen := range []struct{ prefix, label string }{{"paced/" + size + "@", ""}, {"hot/" + size, " (saturated)"}} {
+		for _, gen := range []struct{ prefix, label string }{{"paced/" + size + "@", "at a fixed rate"}, {"hot/" + size, "saturated"}} {
 			var v, ref *float64
-			label := gen.label
 			if s := findPrefix(gen.prefix, "s3edge"); s != nil {
 				v = f64p(s.P99Ms)
-				if label == "" {
-					label = " at " + strings.TrimPrefix(s.Workload, gen.prefix) + " req/s"
-				}
 			}
 			if n := findPrefix(gen.prefix, "nginx-static"); n != nil {
 				ref = f64p(n.P99Ms)
 			}
-			add("hit p99 latency ms"+label+", "+size, "< 2 ms", v, ref, func(x float64) bool { return x < 2 })
+			add("hit p99 latency ms "+gen.label+", "+size, "< 2 ms", v, ref, func(x float64) bool { return x < 2 })
 		}
 	}
 	for _, r := range rows {

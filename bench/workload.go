@@ -21,6 +21,7 @@ type workload struct {
 	objects    []object // seeded into the upstream (and the static root)
 	cacheBytes int64    // every caching participant's budget
 	static     bool     // nginx-static can play it (reads of seeded objects only)
+	paced      bool     // hits at a fixed rate: direct cannot play it
 	phases     []*phase
 	// probe is played by one client straight to the upstream before the
 	// participants: its median TTFB is the upstream's own, unloaded.
@@ -128,7 +129,7 @@ func hotWorkload(cfg *Config) *workload {
 // system's time slices; a paced run's tail is the server's own.
 func pacedWorkload(cfg *Config) *workload {
 	hot := hotWorkload(cfg)
-	w := &workload{name: "paced", static: true, cacheBytes: hot.cacheBytes,
+	w := &workload{name: "paced", static: true, paced: true, cacheBytes: hot.cacheBytes,
 		desc: fmt.Sprintf("the hot objects up to 256KiB, warmed twice, then read round-robin at %.0f requests/s (open loop, latency counted from each request's due time) by up to %d clients for %v per size",
 			cfg.PacedRate, cfg.Concurrency, cfg.Duration)}
 	n := max(int(cfg.PacedRate*cfg.Duration.Seconds()), 1)

@@ -9,7 +9,7 @@ import (
 
 // ConnContext is meant for http.Server.ConnContext. It lets the proxy reach
 // the TCP connection under a request, to send a cached response's header
-// and body in one TCP segment (see corked). Without it, responses are
+// and body in one TCP segment (see cork). Without it, responses are
 // correct, just sent in more segments.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	tc, ok := c.(*net.TCPConn)
