@@ -105,21 +105,6 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-// File returns the open file of a stored whole object when the Reader covers
-// all of it, so that callers may use http.ServeContent or sendfile on it
-// directly; nil otherwise (fills, slices, non-disk stores). The file belongs
-// to the Reader: do not close it, and do not mix its offset with WriteTo.
-func (r *Reader) File() *os.File {
-	if len(r.parts) != 1 || r.parts[0].ct == nil || r.parts[0].idx != whole || r.off != 0 || r.size != r.parts[0].ct.size {
-		return nil
-	}
-	if r.privateFile(0) != nil {
-		return nil
-	}
-	f, _ := r.parts[0].file.(*os.File)
-	return f
-}
-
 // privateFile opens part i's stored file for this reader alone: sendfile
 // moves the file offset, which a shared handle cannot have.
 func (r *Reader) privateFile(i int) error {

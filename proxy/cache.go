@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"time"
@@ -198,8 +199,8 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		raw := cork(r, n)
 		return uncork(raw, rq, s.writeSmall(w, rd, n))
 	}
-	if f := rd.File(); f != nil {
-		return s.sendFile(w, f, n)
+	if source == "cache" {
+		return s.sendStored(w, rd, n)
 	}
 	return s.copyOut(w, rd, n)
 }
@@ -269,9 +270,10 @@ func (s *Server) writeSmall(w http.ResponseWriter, rd *cache.Reader, n int64) er
 	return nil
 }
 
-// sendFile sends n bytes of a stored file through sendfile, a chunk at a
-// time. Any failure after the header aborts the connection.
-func (s *Server) sendFile(w http.ResponseWriter, f *os.File, n int64) error {
+// sendStored sends n stored bytes, whole object or slices, through
+// sendfile, part by part. Any failure after the header aborts the
+// connection.
+func (s *Server) sendStored(w http.ResponseWriter, rd *cache.Reader, n int64) error {
 	rc := http.NewResponseController(w)
 	// Send the header on its own first. Otherwise net/http copies the
 	// first 512 bytes through a buffer (to sniff a Content-Type it does
@@ -280,16 +282,52 @@ func (s *Server) sendFile(w http.ResponseWriter, f *os.File, n int64) error {
 	if err := rc.Flush(); err != nil {
 		return errClientGone
 	}
-	for n > 0 {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StallTimeout))
-		m, err := io.CopyN(w, f, min(n, sendfileChunk))
-		n -= m
-		if err != nil {
-			panic(http.ErrAbortHandler)
-		}
+	rf, ok := w.(io.ReaderFrom)
+	if !ok {
+		return s.copyOut(w, rd, n)
+	}
+	sw := &stallWriter{w: w, rf: rf, rc: rc, stall: s.cfg.StallTimeout}
+	if m, err := io.Copy(sw, rd); err != nil || m != n { // rd.WriteTo: sendfile per stored part
+		panic(http.ErrAbortHandler)
 	}
 	_ = rc.SetWriteDeadline(time.Time{})
 	return nil
+}
+
+// stallWriter extends the write deadline before every write and every
+// sendfile of at most sendfileChunk bytes, so that a slow but moving client
+// is never cut off and a stalled one is.
+type stallWriter struct {
+	w     io.Writer
+	rf    io.ReaderFrom
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (sw *stallWriter) Write(p []byte) (int, error) {
+	_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.stall))
+	return sw.w.Write(p)
+}
+
+// ReadFrom hands src to the connection's ReadFrom in chunks. A chunk of an
+// *io.LimitedReader over a file stays one LimitedReader over the file:
+// net/http's sendfile path looks through one, not two.
+func (sw *stallWriter) ReadFrom(src io.Reader) (int64, error) {
+	lr, ok := src.(*io.LimitedReader)
+	if !ok {
+		lr = &io.LimitedReader{R: src, N: math.MaxInt64}
+	}
+	var total int64
+	for lr.N > 0 {
+		_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.stall))
+		n, err := sw.rf.ReadFrom(&io.LimitedReader{R: lr.R, N: min(lr.N, sendfileChunk)})
+		total += n
+		lr.N -= n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // stagedBody is a verified upload on local disk: in the cache, where it

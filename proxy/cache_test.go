@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -375,4 +376,92 @@ func TestHitsOnOneConnectionDoNotStall(t *testing.T) {
 		t.Errorf("%d hits on one connection took %v: responses stall", rounds*len(sizes), took)
 	}
 	t.Logf("%d hits on one connection in %v", rounds*len(sizes), took)
+}
+
+// fileConnListener wraps accepted connections in fileConn.
+type fileConnListener struct {
+	net.Listener
+	fileBytes, writeBytes *atomic.Int64
+}
+
+func (l fileConnListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return fileConn{c.(*net.TCPConn), l.fileBytes, l.writeBytes}, nil
+}
+
+// fileConn counts the bytes net/http hands it as a file (the sendfile path:
+// a *os.File, alone or under one io.LimitedReader, which TCPConn.ReadFrom
+// turns into sendfile) apart from the bytes it writes from memory.
+type fileConn struct {
+	*net.TCPConn
+	fileBytes, writeBytes *atomic.Int64
+}
+
+func (c fileConn) Write(p []byte) (int, error) {
+	n, err := c.TCPConn.Write(p)
+	c.writeBytes.Add(int64(n))
+	return n, err
+}
+
+func (c fileConn) ReadFrom(r io.Reader) (int64, error) {
+	src := r
+	if lr, ok := r.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	if _, ok := src.(*os.File); !ok {
+		return io.Copy(struct{ io.Writer }{c}, r) // not a file: counted as writes
+	}
+	n, err := c.TCPConn.ReadFrom(r)
+	c.fileBytes.Add(n)
+	return n, err
+}
+
+// TestHitsGoThroughSendfile: a hit on a stored object larger than the small
+// body threshold, whole or a range over stored slices, reaches the
+// connection as a file (sendfile), not as bytes copied through memory.
+func TestHitsGoThroughSendfile(t *testing.T) {
+	var fileBytes, writeBytes atomic.Int64
+	e := newEnv(t, envOptions{
+		cache:    &cache.Options{MaxBytes: 256 << 20, SliceSize: 1 << 20},
+		listener: func(l net.Listener) net.Listener { return fileConnListener{l, &fileBytes, &writeBytes} },
+	})
+	whole := randomBytes(3<<20, 21)  // stored whole
+	sliced := randomBytes(6<<20, 22) // above the slice threshold: stored in 1 MiB slices
+	e.up.PutObject(upstreamBucket, "hs1/whole", whole)
+	e.up.PutObject(upstreamBucket, "hs1/sliced", sliced)
+	e.mustGet("whole", whole, "")
+	e.settled("whole", len(whole))
+	rng := map[string]string{"Range": "bytes=1000-4500000"}
+	for i := 0; ; i++ { // until every slice of the range is stored
+		res, body, err := e.get("sliced", rng)
+		if err != nil || res.StatusCode != 206 || !bytes.Equal(body, sliced[1000:4500001]) {
+			t.Fatalf("range GET: %v, %d bytes", err, len(body))
+		}
+		if res.Header.Get("X-Cache") == "HIT" {
+			break
+		}
+		if i == 100 {
+			t.Fatal("the range never became a hit")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		key  string
+		hdr  map[string]string
+		want []byte
+	}{{"whole", nil, whole}, {"sliced", rng, sliced[1000:4500001]}} {
+		fileBytes.Store(0)
+		writeBytes.Store(0)
+		res, body, err := e.get(c.key, c.hdr)
+		if err != nil || res.Header.Get("X-Cache") != "HIT" || !bytes.Equal(body, c.want) {
+			t.Fatalf("%s: %v, X-Cache %q, %d bytes", c.key, err, res.Header.Get("X-Cache"), len(body))
+		}
+		if f, w := fileBytes.Load(), writeBytes.Load(); f != int64(len(c.want)) || w > 4096 {
+			t.Errorf("%s hit: %d bytes sent as a file, %d written from memory; want all %d as a file and only the header written",
+				c.key, f, w, len(c.want))
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -48,6 +49,7 @@ type envOptions struct {
 	stall       time.Duration
 	cache       *cache.Options // nil: no cache
 	rule        policy.CacheRule
+	listener    func(net.Listener) net.Listener // wraps the proxy's listener
 }
 
 // newEnv starts an upstream and s3edge. Virtual bucket "media" maps to
@@ -99,6 +101,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	srv := httptest.NewUnstartedServer(p)
 	srv.Config.ConnContext = proxy.ConnContext // as cmd/s3edge serves it
+	if o.listener != nil {
+		srv.Listener = o.listener(srv.Listener)
+	}
 	if o.tls {
 		srv.StartTLS()
 	} else {
