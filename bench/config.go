@@ -80,6 +80,7 @@ func defaultConfig() *Config {
 // applyQuick scales the suite to run in well under two minutes.
 func (c *Config) applyQuick() {
 	c.Duration = time.Second
+	c.HotSizes = []int64{4 << 10, 256 << 10, 4 << 20} // the sizes the cache issue sets targets for
 	c.TraceTimeout = 30 * time.Second
 	c.HotRequests = 100_000
 	c.CoalesceRounds = 3
