@@ -8,7 +8,7 @@ const defaultOpenFiles = 1024
 // handle is a content file kept open for positioned reads (ReadAt) by any
 // number of readers: a hit on a small object then costs one pread instead
 // of open, fstat, pread and close. Files read through sendfile use the file
-// offset and are opened per reader instead (Reader.File).
+// offset and are opened per reader instead (Reader.WriteTo).
 //
 // refs and evicted are guarded by Cache.mu. A handle leaves the set when it
 // is least recently used, when its content is unlinked (so that a removed
@@ -23,7 +23,6 @@ type handle struct {
 // handles is the set of open content files, by content.
 type handles struct {
 	lru *simplelru.LRU[*content, *handle] // nil: none kept open
-
 	// toClose collects files whose last reference went while c.mu was
 	// held; they are closed after it is released.
 	toClose []File

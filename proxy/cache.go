@@ -201,14 +201,14 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		runtime.Gosched()
 	}
 	defer func() { s.metrics.bytesOut.WithLabelValues(rq.bucket, source).Add(float64(rq.bytesOut)) }()
-	if source == "cache" && n >= 0 && n <= smallBody {
+	if source == "upstream" {
+		return s.copyOut(w, rd, n)
+	}
+	if n <= smallBody {
 		raw := cork(r, n)
 		return uncork(raw, rq, s.writeSmall(w, rd, n))
 	}
-	if source == "cache" {
-		return s.sendStored(w, rd, n)
-	}
-	return s.copyOut(w, rd, n)
+	return s.sendStored(w, rd, n)
 }
 
 // headCached answers a HEAD from a stored entry when it may be served
