@@ -87,7 +87,7 @@ func runWrk(ctx context.Context, t target, dir, name string, keys []string, conn
 	if err := os.WriteFile(script, wrkScript(paths), 0o644); err != nil {
 		return wrkResult{}, err
 	}
-	cmd := exec.CommandContext(ctx, bin, "-t2", "-c"+strconv.Itoa(conns), "-d"+wrkDuration(d), "--latency", "-s", script, t.base+"/")
+	cmd := exec.CommandContext(ctx, bin, "-t"+strconv.Itoa(min(2, conns)), "-c"+strconv.Itoa(conns), "-d"+wrkDuration(d), "--latency", "-s", script, t.base+"/")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
