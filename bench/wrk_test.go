@@ -98,3 +98,41 @@ func TestEndToEndQuickWrk(t *testing.T) {
 		}
 	}
 }
+
+// TestEndToEndQuickPaced plays the paced workload on s3edge: every planned
+// request sent at the rate, all hits; direct sits it out with its reason.
+func TestEndToEndQuickPaced(t *testing.T) {
+	bin := buildS3edge(t)
+	out := t.TempDir()
+	cfg := quickConfig(t, "--workloads", "paced", "--participants", "direct,s3edge", "--s3edge", bin,
+		"--duration", "1s", "--paced-rate", "400", "--out", out)
+	var stdout, stderr bytes.Buffer
+	if err := runSuite(t.Context(), cfg, "test", &stdout, &stderr); err != nil {
+		t.Fatalf("runSuite: %v\n%s", err, stderr.String())
+	}
+	var rep Report
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		name := r.Workload + " " + r.Participant
+		if r.Participant == "direct" {
+			if r.Status != statusSkipped || !strings.Contains(r.Note, "cannot keep up") {
+				t.Errorf("%s: status %s (%s), want skipped with its reason", name, r.Status, r.Note)
+			}
+			continue
+		}
+		// 400/s for 1 s: 400 requests, sent over about a second.
+		if r.Status != statusOK || r.Requests != 400 || r.Errors != 0 || r.Seconds < 0.95 || r.HitRatio != 1 || r.P99Ms <= 0 {
+			t.Errorf("%s: status %s, %d requests in %.2fs, %d errors, hit %v, p99 %v: %s",
+				name, r.Status, r.Requests, r.Seconds, r.Errors, r.HitRatio, r.P99Ms, r.Note)
+		}
+	}
+	if !strings.Contains(stdout.String(), "## paced/4KiB@400") {
+		t.Errorf("no paced/4KiB@400 table:\n%s", stdout.String())
+	}
+}
