@@ -7,16 +7,19 @@ const defaultOpenFiles = 1024
 
 // handle is a content file kept open for positioned reads (ReadAt) by any
 // number of readers: a hit on a small object then costs one pread instead
-// of open, fstat, pread and close. Files read through sendfile use the file
-// offset and are opened per reader instead (Reader.WriteTo).
+// of open, fstat, pread and close. Sendfile moves a file's offset, so it
+// needs a descriptor of its own (Reader.WriteTo); those are kept too, as
+// spares, and the next sendfile hit takes one instead of opening the file.
 //
-// refs and evicted are guarded by Cache.mu. A handle leaves the set when it
-// is least recently used, when its content is unlinked (so that a removed
-// file's space is freed) or found corrupt; its file is closed once the last
-// reader holding it lets go, never under a reader.
+// refs, spares and evicted are guarded by Cache.mu. A handle leaves the set
+// when it is least recently used, when its content is unlinked (so that a
+// removed file's space is freed) or found corrupt; its spares are closed
+// then, and its file once the last reader holding it lets go, never under a
+// reader.
 type handle struct {
 	f       File
 	refs    int32
+	spares  []File // private descriptors not in use, at unknown offsets
 	evicted bool
 }
 
@@ -26,15 +29,20 @@ type handles struct {
 	// toClose collects files whose last reference went while c.mu was
 	// held; they are closed after it is released.
 	toClose []File
+	spares  int // spare descriptors of all handles, at most the LRU's size
+	max     int
 }
 
 func newHandles(n int) *handles {
-	hs := &handles{}
+	hs := &handles{max: n}
 	if n <= 0 {
 		return hs
 	}
 	hs.lru, _ = simplelru.NewLRU(n, func(_ *content, h *handle) {
 		h.evicted = true
+		hs.toClose = append(hs.toClose, h.spares...)
+		hs.spares -= len(h.spares)
+		h.spares = nil
 		if h.refs == 0 {
 			hs.toClose = append(hs.toClose, h.f)
 		}
@@ -93,6 +101,29 @@ func (c *Cache) releaseHandleLocked(h *handle) {
 	if h.refs == 0 && h.evicted {
 		c.handles.toClose = append(c.handles.toClose, h.f)
 	}
+}
+
+// spareLocked takes a spare private descriptor of h, or returns nil.
+func (c *Cache) spareLocked(h *handle) File {
+	n := len(h.spares)
+	if n == 0 {
+		return nil
+	}
+	f := h.spares[n-1]
+	h.spares = h.spares[:n-1]
+	c.handles.spares--
+	return f
+}
+
+// putSpareLocked keeps a reader's private descriptor of h for the next
+// reader, or queues it for closing when h is gone or the spares are full.
+func (c *Cache) putSpareLocked(h *handle, f File) {
+	if h.evicted || c.handles.spares >= c.handles.max {
+		c.handles.toClose = append(c.handles.toClose, f)
+		return
+	}
+	h.spares = append(h.spares, f)
+	c.handles.spares++
 }
 
 // dropHandleLocked closes ct's handle as soon as no reader holds it: its

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -158,5 +159,58 @@ func TestOpenFilesClosedWithTheCache(t *testing.T) {
 	}
 	if open := openUnder(t, filepath.Join(dir, "objects")); len(open) != 0 {
 		t.Fatalf("after Close, open content files = %v", open)
+	}
+}
+
+// TestSendfileDescriptorsAreReused: WriteTo (sendfile) needs a descriptor
+// of its own; the next reader reuses it, from wherever the last one left
+// its offset, and removing the entry closes it.
+func TestSendfileDescriptorsAreReused(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts file descriptors through /proc")
+	}
+	dir := t.TempDir()
+	disk, err := blob.NewDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &countingStore{Disk: disk}
+	c := openTest(t, dir, Options{Store: store})
+	done := fillDone(c)
+	o := newOrigin()
+	k := Key{"b", "video"}
+	data := pattern(9, 300<<10)
+	o.put(k, data)
+	get(t, c, k, o)
+	<-done
+
+	read := func(off, n int64) []byte {
+		t.Helper()
+		r, st, err := c.GetRange(context.Background(), k, off, n, o, GetOptions{})
+		if err != nil || st != Hit {
+			t.Fatalf("GetRange(%d, %d) = %v, %v", off, n, st, err)
+		}
+		defer r.Close()
+		var buf bytes.Buffer // has ReadFrom: WriteTo takes its file path
+		if _, err := r.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	mustEqual(t, "first", read(0, -1), data)
+	before := store.opens.Load()
+	for i, rg := range [][2]int64{{1000, 5000}, {0, -1}, {200 << 10, -1}, {7, 1}} {
+		end := int64(len(data))
+		if rg[1] >= 0 {
+			end = rg[0] + rg[1]
+		}
+		mustEqual(t, fmt.Sprint("read ", i), read(rg[0], rg[1]), data[rg[0]:end])
+	}
+	if n := store.opens.Load() - before; n != 0 {
+		t.Errorf("sendfile reads after the first opened %d files, want 0 (a spare reused)", n)
+	}
+	c.Invalidate(k)
+	if open := openUnder(t, filepath.Join(dir, "objects")); len(open) != 0 {
+		t.Errorf("after invalidation, open content files = %v", open)
 	}
 }

@@ -105,12 +105,22 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-// privateFile opens part i's stored file for this reader alone: sendfile
-// moves the file offset, which a shared handle cannot have.
+// privateFile gives part i a descriptor of its stored file for this reader
+// alone, a spare of its handle or a new one: sendfile moves the file
+// offset, which a shared descriptor cannot have.
 func (r *Reader) privateFile(i int) error {
 	pt := &r.parts[i]
 	if pt.file != nil {
 		return nil
+	}
+	if pt.h != nil {
+		r.c.mu.Lock()
+		f := r.c.spareLocked(pt.h)
+		r.c.mu.Unlock()
+		if f != nil {
+			pt.file, pt.fpos = f, -1 // offset unknown: WriteTo seeks
+			return nil
+		}
 	}
 	f, err := r.c.openContent(pt.ct)
 	if err != nil {
@@ -199,6 +209,10 @@ func (r *Reader) Close() error {
 	for i := range r.parts {
 		pt := &r.parts[i]
 		if pt.h != nil {
+			if pt.file != nil {
+				c.putSpareLocked(pt.h, pt.file)
+				pt.file = nil
+			}
 			c.releaseHandleLocked(pt.h)
 		}
 		if pt.ct != nil {
