@@ -45,8 +45,10 @@
 // 65536 content directories (seconds of disk seeks after a reboot).
 // Instead files are checked lazily: the size on every open, the SHA-256 on
 // the first open of a file since Open (files this process wrote were
-// hashed as they were written). A file failing either is never served; its
-// entries are dropped and the next read refetches. A background scrub then
+// hashed as they were written). Descriptors stay open between reads (up to
+// Options.OpenFiles), so a file shortened under an open descriptor is
+// caught by the read that comes up short instead. A file failing any check
+// is never served; its entries are dropped and the next read refetches. A background scrub then
 // lists the directories, removes files no entry names (a crash between a
 // file's rename and its record) and drops entries whose file is gone.
 //
