@@ -47,8 +47,9 @@ type Options struct {
 	// caller. 0: none, fills end when the fetcher's body ends or Close.
 	FillTimeout time.Duration
 	// OpenFiles bounds the content files kept open between reads, so that
-	// a hit on a small object needs no open and close. 0: 1024; negative:
-	// none kept open.
+	// a hit needs no open and close; as many spare descriptors for sendfile
+	// are kept besides. 0: 1024, or an eighth of the process's limit on
+	// open files if that is less; negative: none kept open.
 	OpenFiles int
 	// FlushInterval is how often recency (access order) is written to the
 	// index. 0: 30s. Entries themselves are written when they are stored.
@@ -238,7 +239,7 @@ func Open(dir string, o Options) (*Cache, error) {
 		fills:    make(map[fillKey]*fill),
 		stages:   make(map[*Pending]struct{}),
 		revals:   make(map[Key]*reval),
-		handles:  newHandles(cmp.Or(o.OpenFiles, defaultOpenFiles)),
+		handles:  newHandles(cmp.Or(o.OpenFiles, openFilesDefault())),
 		scrubbed: make(chan struct{}),
 	}
 	if err := c.load(); err != nil {

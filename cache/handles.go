@@ -2,8 +2,17 @@ package cache
 
 import "github.com/hashicorp/golang-lru/v2/simplelru"
 
-// defaultOpenFiles is Options.OpenFiles' default.
+// defaultOpenFiles is Options.OpenFiles' default, lowered to an eighth of
+// the process's limit on open files: with as many spares, the cache may
+// hold twice that, and client connections need the rest.
 const defaultOpenFiles = 1024
+
+func openFilesDefault() int {
+	if l := fdLimit(); l > 0 && l/8 < defaultOpenFiles {
+		return max(int(l/8), 16)
+	}
+	return defaultOpenFiles
+}
 
 // handle is a content file kept open for positioned reads (ReadAt) by any
 // number of readers: a hit on a small object then costs one pread instead
