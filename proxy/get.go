@@ -69,19 +69,24 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		h := w.Header()
 		setObjectHeaders(h, &info)
 		applyOverrides(h, q)
-		size := info.Size
 		if br, ok := parseRange(opt.Range); ok {
 			off, n, err := br.resolve(info.Size)
 			if err != nil {
 				return err
 			}
 			h.Set("Content-Range", contentRange(off, n, info.Size))
-			size = n
-			h.Set("Content-Length", formatInt(size))
+			h.Set("Content-Length", formatInt(n))
 			w.WriteHeader(http.StatusPartialContent)
 			return nil
 		}
-		h.Set("Content-Length", formatInt(size))
+		if rg := info.Range; rg != nil { // a part: S3 answers 206 with its range
+			n := rg.End - rg.Start + 1
+			h.Set("Content-Range", contentRange(rg.Start, n, rg.Total))
+			h.Set("Content-Length", formatInt(n))
+			w.WriteHeader(http.StatusPartialContent)
+			return nil
+		}
+		h.Set("Content-Length", formatInt(info.Size))
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}

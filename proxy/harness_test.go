@@ -50,6 +50,7 @@ type envOptions struct {
 	cache       *cache.Options // nil: no cache
 	rule        policy.CacheRule
 	listener    func(net.Listener) net.Listener // wraps the proxy's listener
+	upstream    upstream.Upstream               // replaces the gofakes3 upstream's client
 }
 
 // newEnv starts an upstream and s3edge. Virtual bucket "media" maps to
@@ -87,9 +88,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	var far upstream.Upstream = up.Client()
+	if o.upstream != nil {
+		far = o.upstream
+	}
 	p, err := proxy.New(proxy.Config{
 		Policy:       func() *policy.Policy { return pol },
-		Upstreams:    map[string]upstream.Upstream{"far": up.Client()},
+		Upstreams:    map[string]upstream.Upstream{"far": far},
 		SpoolDir:     spool,
 		Logger:       log,
 		BaseDomains:  o.baseDomains,

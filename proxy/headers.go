@@ -97,7 +97,7 @@ var sseCHeaders = [2][3]string{
 
 // setObjectHeaders writes an object's metadata as response headers.
 func setObjectHeaders(h http.Header, info *upstream.ObjectInfo) {
-	hs := headerSetter{h: h, vals: make([]string, 0, len(info.Header)+5)}
+	hs := headerSetter{h: h, vals: make([]string, 0, len(info.Header)+6)}
 	for k, v := range info.Header {
 		switch {
 		case k == "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id":
@@ -130,6 +130,11 @@ func setObjectHeaders(h http.Header, info *upstream.ObjectInfo) {
 	}
 	if info.VersionID != "" && info.VersionID != "null" {
 		hs.set("X-Amz-Version-Id", info.VersionID)
+	}
+	if info.PartsCount > 0 {
+		// Clients that download multipart objects part by part (the
+		// partNumber of GetObject and HeadObject) learn the count here.
+		hs.set("X-Amz-Mp-Parts-Count", strconv.Itoa(int(info.PartsCount)))
 	}
 	h["Accept-Ranges"] = acceptRangesBytes
 }

@@ -90,6 +90,10 @@ func (br byteRange) String() string {
 	return fmt.Sprintf("bytes=%d-%d", br.first, br.last)
 }
 
+// contentRange formats a Content-Range; a size below 0 is unknown ("*").
 func contentRange(off, n, size int64) string {
+	if size < 0 {
+		return fmt.Sprintf("bytes %d-%d/*", off, off+n-1)
+	}
 	return fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, size)
 }

@@ -32,9 +32,9 @@ func (s *S3) HeadBucket(ctx context.Context, bucket string) error {
 	return translate("head bucket", bucket, "", err)
 }
 
-// Head returns an object's metadata. o.Range, if set, is passed on; Size
-// is the whole object's size all the same (-1 if a ranged answer did not
-// say).
+// Head returns an object's metadata. o.Range and o.PartNumber, if set, are
+// passed on: Range then says which bytes the answer covers, and Size is the
+// whole object's size all the same (-1 if a ranged answer did not say).
 func (s *S3) Head(ctx context.Context, bucket, key string, o GetOptions) (ObjectInfo, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: &bucket, Key: &key,
@@ -63,18 +63,20 @@ func (s *S3) Head(ctx context.Context, bucket, key string, o GetOptions) (Object
 		lastModified: out.LastModified, storageClass: out.StorageClass,
 	}.info(bucket, key)
 	info.Size = aws.ToInt64(out.ContentLength)
+	info.PartsCount = aws.ToInt32(out.PartsCount)
 	if out.ContentRange != nil {
 		r, err := parseContentRange(*out.ContentRange)
 		if err != nil {
 			return ObjectInfo{}, fmt.Errorf("upstream: head %s/%s: %w", bucket, key, err)
 		}
+		info.Range = &r
 		info.Size = r.Total // -1 if the provider did not say
 	}
 	return info, nil
 }
 
 // Get returns an object, or the part that o.Range or o.PartNumber selects:
-// then Object.Range tells which bytes Body holds and Size is the whole
+// then Range tells which bytes Body holds and Size is the whole
 // object's size (-1 if the provider did not say). A Body cut short returns
 // an error matching ErrUnavailable, never io.EOF.
 func (s *S3) Get(ctx context.Context, bucket, key string, o GetOptions) (*Object, error) {
@@ -109,6 +111,7 @@ func (s *S3) Get(ctx context.Context, bucket, key string, o GetOptions) (*Object
 		length = *out.ContentLength
 	}
 	info.Size = length
+	info.PartsCount = aws.ToInt32(out.PartsCount)
 
 	obj := &Object{ObjectInfo: info}
 	if out.ContentRange != nil {

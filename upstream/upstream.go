@@ -67,17 +67,20 @@ type ObjectInfo struct {
 	// Content-Disposition, Content-Language, Expires, X-Amz-Meta-*,
 	// X-Amz-Server-Side-Encryption*, X-Amz-Storage-Class.
 	Header map[string]string
+	// Range is the part of the object an answer covers: non-nil when the
+	// provider answered a Range or partNumber request with 206. Size is
+	// then still the whole object's size (-1 if the provider did not say).
+	Range *ContentRange
+	// PartsCount is the number of parts of a multipart object, when the
+	// provider says (it does for partNumber requests); 0 otherwise.
+	PartsCount int32
 }
 
 // Object is an object's metadata and body.
 type Object struct {
 	ObjectInfo
-	// Body yields the bytes; the caller closes it.
+	// Body yields the bytes (those of Range, if set); the caller closes it.
 	Body io.ReadCloser
-	// Range is the part of the object that Body holds: non-nil when the
-	// provider answered a Range request with 206. ObjectInfo.Size is then
-	// still the whole object's size (-1 if the provider did not say).
-	Range *ContentRange
 }
 
 // ContentRange is the byte range of a partial response.
