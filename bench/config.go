@@ -99,6 +99,21 @@ func usageErrorf(format string, args ...any) error {
 	return &UsageError{fmt.Sprintf(format, args...)}
 }
 
+// parseFlagSet parses args, refusing positional arguments: a mistake is a
+// *UsageError, -h is flag.ErrHelp.
+func parseFlagSet(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErrorf("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
 // parseRunFlags parses the flags of "s3edge bench [run]".
 func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 	c := defaultConfig()
@@ -136,14 +151,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 			"and reports throughput, latency, hit ratios and egress. Flags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageErrorf("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return nil, usageErrorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlagSet(fs, args); err != nil {
+		return nil, err
 	}
 	if c.Quick {
 		c.applyQuick()

@@ -33,6 +33,27 @@ func buildS3edge(t *testing.T) string {
 	return bin
 }
 
+// runReport runs cfg's suite within a minute and returns the report it
+// wrote to cfg.Out, and what it printed.
+func runReport(t *testing.T, cfg *Config) (Report, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if err := runSuite(ctx, cfg, "test", &stdout, &stderr); err != nil {
+		t.Fatalf("runSuite: %v\n%s", err, stderr.String())
+	}
+	var rep Report
+	b, err := os.ReadFile(filepath.Join(cfg.Out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep, stdout.String()
+}
+
 // quickArgs is a hot workload of two small sizes against a nearby upstream:
 // a few seconds per participant.
 func quickConfig(t *testing.T, args ...string) *Config {
@@ -61,20 +82,7 @@ func TestEndToEndQuickHot(t *testing.T) {
 	}
 	out := t.TempDir()
 	cfg := quickConfig(t, "--participants", strings.Join(parts, ","), "--s3edge", bin, "--out", out)
-	var stdout, stderr bytes.Buffer
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	if err := runSuite(ctx, cfg, "test", &stdout, &stderr); err != nil {
-		t.Fatalf("runSuite: %v\n%s", err, stderr.String())
-	}
-	var rep Report
-	b, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, stdout := runReport(t, cfg)
 	if want := 2 * len(parts); len(rep.Results) != want {
 		t.Fatalf("%d rows, want %d (2 sizes × %d participants)", len(rep.Results), want, len(parts))
 	}
@@ -113,8 +121,8 @@ func TestEndToEndQuickHot(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if !strings.Contains(stdout.String(), "## hot/64KiB") {
-		t.Errorf("stdout lacks the tables:\n%s", stdout.String())
+	if !strings.Contains(stdout, "## hot/64KiB") {
+		t.Errorf("stdout lacks the tables:\n%s", stdout)
 	}
 }
 

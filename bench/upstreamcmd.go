@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,14 +41,8 @@ func upstreamMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			"and egress bytes: GET %s for counters, POST %s to zero them. Flags:\n", controlStats, controlReset)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageErrorf("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlagSet(fs, args); err != nil {
+		return err
 	}
 	var err error
 	if shape.BytesPerSec, err = parseSize(*bw); err != nil {

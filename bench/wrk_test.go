@@ -1,12 +1,7 @@
 package bench
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,22 +60,9 @@ func TestEndToEndQuickWrk(t *testing.T) {
 	}
 	out := t.TempDir()
 	cfg := quickConfig(t, "--workloads", "wrk", "--participants", strings.Join(parts, ","), "--s3edge", bin, "--duration", "1s", "--out", out)
-	var stdout, stderr bytes.Buffer
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	if err := runSuite(ctx, cfg, "test", &stdout, &stderr); err != nil {
-		t.Fatalf("runSuite: %v\n%s", err, stderr.String())
-	}
-	if !strings.Contains(stdout.String(), "## wrk/64KiB") {
-		t.Errorf("stdout lacks the wrk tables:\n%s", stdout.String())
-	}
-	var rep Report
-	b, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
+	rep, stdout := runReport(t, cfg)
+	if !strings.Contains(stdout, "## wrk/64KiB") {
+		t.Errorf("stdout lacks the wrk tables:\n%s", stdout)
 	}
 	if len(rep.Results) != 2*len(parts) {
 		t.Fatalf("%d rows, want %d (2 sizes × %d participants)", len(rep.Results), 2*len(parts), len(parts))
@@ -106,18 +88,7 @@ func TestEndToEndQuickPaced(t *testing.T) {
 	out := t.TempDir()
 	cfg := quickConfig(t, "--workloads", "paced", "--participants", "direct,s3edge", "--s3edge", bin,
 		"--duration", "1s", "--paced-rate", "400", "--out", out)
-	var stdout, stderr bytes.Buffer
-	if err := runSuite(t.Context(), cfg, "test", &stdout, &stderr); err != nil {
-		t.Fatalf("runSuite: %v\n%s", err, stderr.String())
-	}
-	var rep Report
-	b, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, stdout := runReport(t, cfg)
 	for _, r := range rep.Results {
 		name := r.Workload + " " + r.Participant
 		if r.Participant == "direct" {
@@ -132,7 +103,7 @@ func TestEndToEndQuickPaced(t *testing.T) {
 				name, r.Status, r.Requests, r.Seconds, r.Errors, r.HitRatio, r.P99Ms, r.Note)
 		}
 	}
-	if !strings.Contains(stdout.String(), "## paced/4KiB@400") {
-		t.Errorf("no paced/4KiB@400 table:\n%s", stdout.String())
+	if !strings.Contains(stdout, "## paced/4KiB@400") {
+		t.Errorf("no paced/4KiB@400 table:\n%s", stdout)
 	}
 }

@@ -94,17 +94,24 @@ func (c *Cache) get(ctx context.Context, k Key, off, n int64, fetch Fetcher, rf 
 				c.mu.Unlock()
 				return nil, 0, ErrInvalidRange
 			}
-			r := c.newReader(ctx, k, meta, rf)
+			r := c.newReader(ctx, k, rf)
 			r.setWindow(off, min(n, size-off))
 			status := Hit
+			var sum [32]byte
 			if hit {
 				c.pinEntryLocked(e)
-				r.meta.SHA256 = e.ct.sum
+				sum = e.ct.sum
 				r.parts[0] = part{start: off, end: off + r.size, idx: whole, ct: e.ct, h: c.handleLocked(e.ct)}
 			} else {
 				status = c.slicePartsLocked(r, b, v)
 			}
 			c.mu.Unlock()
+			// Decoded outside the lock every hit takes: meta bytes are
+			// never changed in place (withStoredAt copies).
+			if decodeMeta(meta, &r.meta) != nil {
+				r.meta = Meta{Size: -1}
+			}
+			r.meta.SHA256 = sum
 			if r.parts[0].ct != nil {
 				if err := r.openPart(0); err != nil {
 					r.Close()
@@ -171,32 +178,36 @@ func (c *Cache) slicePartsLocked(r *Reader, b *bucket, v *version) Status {
 // Stat returns the stored Meta of k without fetching, counting or
 // revalidating: for HEAD requests.
 func (c *Cache) Stat(k Key) (Meta, bool) {
+	meta, sum := c.storedMeta(k)
+	var m Meta
+	if meta == nil || decodeMeta(meta, &m) != nil { // outside the lock: meta bytes never change
+		return Meta{}, false
+	}
+	m.SHA256 = sum
+	return m, true
+}
+
+// storedMeta returns, under c.mu, the stored meta bytes of k and, for a
+// whole object, its content hash; nil if k is not stored.
+func (c *Cache) storedMeta(k Key) ([]byte, [32]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.buckets[k.Bucket]
 	if b == nil {
-		return Meta{}, false
+		return nil, [32]byte{}
 	}
-	var m Meta
 	if e, ok := b.peek(ekey{k.Object, whole}); ok && !e.ct.bad {
-		if decodeMeta(e.meta, &m) != nil {
-			return Meta{}, false
-		}
-		m.SHA256 = e.ct.sum
-		return m, true
+		return e.meta, e.ct.sum
 	}
-	if v := b.sliced[k.Object]; v != nil && decodeMeta(v.meta, &m) == nil {
-		return m, true
+	if v := b.sliced[k.Object]; v != nil {
+		return v.meta, [32]byte{}
 	}
-	return Meta{}, false
+	return nil, [32]byte{}
 }
 
-func (c *Cache) newReader(ctx context.Context, k Key, meta []byte, rf RangeFetcher) *Reader {
+func (c *Cache) newReader(ctx context.Context, k Key, rf RangeFetcher) *Reader {
 	r := &Reader{c: c, ctx: ctx, key: k, rf: rf}
 	r.parts = r.one[:]
-	if decodeMeta(meta, &r.meta) != nil {
-		r.meta = Meta{Size: -1}
-	}
 	return r
 }
 

@@ -26,6 +26,19 @@ func (s *countingStore) Open(sum [32]byte) (File, error) {
 	return s.Disk.Open(sum)
 }
 
+// countingCache opens a cache in a new directory whose store counts opens.
+func countingCache(t *testing.T, o Options) (*Cache, *countingStore, string) {
+	t.Helper()
+	dir := t.TempDir()
+	disk, err := blob.NewDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &countingStore{Disk: disk}
+	o.Store = store
+	return openTest(t, dir, o), store, dir
+}
+
 // openUnder lists this process's file descriptors open on files under dir,
 // removed ones included (their link ends in " (deleted)").
 func openUnder(t *testing.T, dir string) []string {
@@ -48,14 +61,8 @@ func TestOpenFilesAreSharedBoundedAndClosedOnRemoval(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts file descriptors through /proc")
 	}
-	dir := t.TempDir()
-	disk, err := blob.NewDisk(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &countingStore{Disk: disk}
 	const openFiles = 4
-	c := openTest(t, dir, Options{OpenFiles: openFiles, Store: store})
+	c, store, dir := countingCache(t, Options{OpenFiles: openFiles})
 	done := fillDone(c)
 	o := newOrigin()
 	objects := filepath.Join(dir, "objects")
@@ -169,13 +176,7 @@ func TestSendfileDescriptorsAreReused(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts file descriptors through /proc")
 	}
-	dir := t.TempDir()
-	disk, err := blob.NewDisk(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &countingStore{Disk: disk}
-	c := openTest(t, dir, Options{Store: store})
+	c, store, dir := countingCache(t, Options{})
 	done := fillDone(c)
 	o := newOrigin()
 	k := Key{"b", "video"}
