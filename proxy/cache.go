@@ -193,7 +193,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		// The header is known as soon as the upstream answered: send it
 		// now rather than with the first body bytes, which still have to
 		// cross the network and the cache's file.
-		_ = http.NewResponseController(w).Flush()
+		_ = rq.rc.Flush()
 		// Coalesced readers wake together when the upstream answers.
 		// Let the others send their headers before this one starts
 		// copying the body: their time to first byte is what the
@@ -208,7 +208,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		raw := cork(r, n)
 		return uncork(raw, rq, s.writeSmall(w, rd, n))
 	}
-	return s.sendStored(w, rd, n)
+	return s.sendStored(w, rq, rd, n)
 }
 
 // headCached answers a HEAD from a stored entry when it may be served
@@ -279,8 +279,8 @@ func (s *Server) writeSmall(w http.ResponseWriter, rd *cache.Reader, n int64) er
 // sendStored sends n stored bytes, whole object or slices, through
 // sendfile, part by part. Any failure after the header aborts the
 // connection.
-func (s *Server) sendStored(w http.ResponseWriter, rd *cache.Reader, n int64) error {
-	rc := http.NewResponseController(w)
+func (s *Server) sendStored(w http.ResponseWriter, rq *request, rd *cache.Reader, n int64) error {
+	rc := rq.rc
 	// Send the header on its own first. Otherwise net/http copies the
 	// first 512 bytes through a buffer (to sniff a Content-Type it does
 	// not need) and sendfile starts at offset 512: page-unaligned, which
