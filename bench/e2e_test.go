@@ -153,6 +153,9 @@ func TestBadInput(t *testing.T) {
 		{"extra"},
 		{"--cache-fraction", "0"},
 		{"--video-size", "1KiB"},
+		{"--coalesce-size", "0"},
+		{"--coalesce-size", "big"},
+		{"--coalesce-rounds", "-1"},
 		{"upstream", "--fail", "sometimes"},
 	} {
 		err := Main(t.Context(), args, &bytes.Buffer{}, &bytes.Buffer{})

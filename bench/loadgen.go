@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,6 +161,9 @@ func run(ctx context.Context, c *http.Client, t target, steps []step, opts runOp
 		total += len(s)
 	}
 	res := runResult{samples: make([]sample, total)}
+	if opts.rate > 0 {
+		defer pauseGC()()
+	}
 	// Past maxTime no step starts; past maxTime+graceTime requests in
 	// flight are cut (and not counted).
 	issue, stopIssuing := context.WithTimeout(ctx, opts.maxTime)
@@ -221,6 +226,25 @@ func run(ctx context.Context, c *http.Client, t target, steps []step, opts runOp
 	res.errors = errs.Load()
 	res.timedOut = issue.Err() != nil && int(next.Load()) < len(steps)
 	return res
+}
+
+// pausedGCLimit bounds the load generator's heap while its collector is
+// paused: a paced run of 20,000 requests allocates a few hundred MB.
+const pausedGCLimit = 4 << 30
+
+// pauseGC stops the load generator's own garbage collection until resume
+// is called. A paced run counts latency from each request's due time, so
+// the generator's collections showed as the server's tail: at 5,000 4 KiB
+// hits/s, s3edge's p99 read 3-4.8 ms with them and 1.8-1.9 ms without,
+// while turning off the server's own collector changed nothing.
+func pauseGC() (resume func()) {
+	gc := debug.SetGCPercent(-1)
+	limit := debug.SetMemoryLimit(pausedGCLimit)
+	return func() {
+		debug.SetGCPercent(gc)
+		debug.SetMemoryLimit(limit)
+		runtime.GC()
+	}
 }
 
 // sleepUntil waits until t; it reports false if ctx ended first.
