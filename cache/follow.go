@@ -96,25 +96,8 @@ func (f *fill) dropWindowLocked() {
 // read copies fill bytes at fill offset rel into p. It blocks until some
 // bytes are there, the fill ends or fails, or ctx is done.
 func (f *fill) read(ctx context.Context, cur *cursor, p []byte, rel int64) (int, error) {
-	f.mu.Lock()
-	for rel >= f.written || f.err != nil {
-		if f.err != nil {
-			err := f.err
-			f.mu.Unlock()
-			return 0, err
-		}
-		if f.done {
-			f.mu.Unlock()
-			return 0, io.EOF
-		}
-		wait := f.wake
-		f.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-		f.mu.Lock()
+	if err := f.waitLocking(ctx, rel); err != nil {
+		return 0, err
 	}
 	n := min(int64(len(p)), f.written-rel)
 	if rel >= f.diskEnd {
@@ -153,6 +136,50 @@ func (f *fill) read(ctx context.Context, cur *cursor, p []byte, rel int64) (int,
 	}
 	f.c.noteDiskError("read", err)
 	return m, fmt.Errorf("cache: read fill: %w", err)
+}
+
+// waitLocking locks f.mu and waits until the byte at fill offset rel has
+// arrived; it returns with f.mu held, or with an error (io.EOF past the end
+// of the fill) and f.mu unlocked.
+func (f *fill) waitLocking(ctx context.Context, rel int64) error {
+	f.mu.Lock()
+	for rel >= f.written || f.err != nil {
+		if f.err != nil {
+			err := f.err
+			f.mu.Unlock()
+			return err
+		}
+		if f.done {
+			f.mu.Unlock()
+			return io.EOF
+		}
+		wait := f.wake
+		f.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		f.mu.Lock()
+	}
+	return nil
+}
+
+// onDisk waits until the byte at fill offset rel has arrived, then returns
+// the segment file holding it and how many bytes from rel that file has. A
+// nil segment means the bytes are in the window (the fill is not stored).
+func (f *fill) onDisk(ctx context.Context, cur *cursor, rel int64) (*segment, int64, error) {
+	if err := f.waitLocking(ctx, rel); err != nil {
+		return nil, 0, err
+	}
+	defer f.mu.Unlock()
+	if rel >= f.diskEnd {
+		return nil, 0, nil
+	}
+	seg := f.segAtLocked(rel)
+	n := min(f.diskEnd, seg.off+seg.n) - rel
+	cur.pos = rel + n
+	return seg, n, nil
 }
 
 // passed moves cur past the end: its reader will not read f again (unless

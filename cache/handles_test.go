@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/s3edge/s3edge/cache/blob"
 )
@@ -214,4 +215,94 @@ func TestSendfileDescriptorsAreReused(t *testing.T) {
 	if open := openUnder(t, filepath.Join(dir, "objects")); len(open) != 0 {
 		t.Errorf("after invalidation, open content files = %v", open)
 	}
+}
+
+// fileSink is an io.ReaderFrom that counts the bytes it is handed as a file
+// (what a TCP connection sends with sendfile) apart from the rest.
+type fileSink struct {
+	buf                 bytes.Buffer
+	fileBytes, memBytes atomic.Int64
+}
+
+func (s *fileSink) Write(p []byte) (int, error) {
+	s.memBytes.Add(int64(len(p)))
+	return s.buf.Write(p)
+}
+
+func (s *fileSink) ReadFrom(r io.Reader) (int64, error) {
+	src := r
+	if lr, ok := r.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	if _, ok := src.(*os.File); !ok {
+		return io.Copy(struct{ io.Writer }{s}, r)
+	}
+	n, err := s.buf.ReadFrom(r)
+	s.fileBytes.Add(n)
+	return n, err
+}
+
+// TestFillFilesAreSentAndClosed: a reader following a fill hands its bytes
+// to the destination as files, slice by slice, as they arrive (before the
+// fetch ends); its descriptors are closed with it; a fill that fails
+// mid-body fails the reader.
+func TestFillFilesAreSentAndClosed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reopens fill files and counts descriptors through /proc")
+	}
+	c, _, dir := countingCache(t, Options{SliceSize: 1 << 20})
+	done := fillDone(c)
+	o := newOrigin()
+	k := Key{"b", "sliced"}
+	data := pattern(11, 6<<20+123) // above the slice threshold
+	o.put(k, data)
+	o.gate, o.gateAt = make(chan struct{}), 1<<20+300<<10
+
+	r, st, err := c.Get(context.Background(), k, o, GetOptions{})
+	if err != nil || st != Miss {
+		t.Fatalf("Get = %v, %v", st, err)
+	}
+	var sink fileSink
+	copied := make(chan error, 1)
+	go func() {
+		_, err := r.WriteTo(&sink)
+		copied <- err
+	}()
+	for sink.fileBytes.Load() < int64(o.gateAt) {
+		select {
+		case err := <-copied:
+			t.Fatalf("WriteTo returned before the fetch ended: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(o.gate)
+	if err := <-copied; err != nil {
+		t.Fatal(err)
+	}
+	mustEqual(t, "sent", sink.buf.Bytes(), data)
+	if f, m := sink.fileBytes.Load(), sink.memBytes.Load(); f != int64(len(data)) || m != 0 {
+		t.Errorf("%d bytes sent as files, %d from memory; want all %d as files", f, m, len(data))
+	}
+	r.Close()
+	<-done
+	for _, sub := range []string{"objects", "tmp"} {
+		if open := openUnder(t, filepath.Join(dir, sub)); len(open) != 0 {
+			t.Errorf("after the reader and the fill ended, open files = %v", open)
+		}
+	}
+
+	// A fill that fails mid-body fails its reader: never a short body.
+	k2 := Key{"b", "fails"}
+	o.put(k2, data)
+	o.gate, o.failAt = nil, 2<<20+5
+	r, _, err = c.Get(context.Background(), k2, o, GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink2 fileSink
+	if n, err := r.WriteTo(&sink2); err == nil || n >= int64(len(data)) {
+		t.Errorf("WriteTo of a failing fill = %d, %v; want an error before the end", n, err)
+	}
+	r.Close()
+	<-done
 }

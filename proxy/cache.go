@@ -201,13 +201,15 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		runtime.Gosched()
 	}
 	defer func() { s.metrics.bytesOut.WithLabelValues(rq.bucket, source).Add(float64(rq.bytesOut)) }()
-	if source == "upstream" {
+	switch {
+	case source == "upstream" && (n < 0 || n <= smallBody):
 		return s.copyOut(w, rd, n)
-	}
-	if n <= smallBody {
+	case n <= smallBody:
 		raw := cork(r, n)
 		return uncork(raw, rq, s.writeSmall(w, rd, n))
 	}
+	// Larger bodies go out through sendfile, stored or still being
+	// filled: the reader waits for a fill's bytes to reach its file.
 	return s.sendStored(w, rq, rd, n)
 }
 
@@ -276,9 +278,9 @@ func (s *Server) writeSmall(w http.ResponseWriter, rd *cache.Reader, n int64) er
 	return nil
 }
 
-// sendStored sends n stored bytes, whole object or slices, through
-// sendfile, part by part. Any failure after the header aborts the
-// connection.
+// sendStored sends n bytes of files, stored or being filled, whole object
+// or slices, through sendfile, part by part. Any failure after the header
+// aborts the connection.
 func (s *Server) sendStored(w http.ResponseWriter, rq *request, rd *cache.Reader, n int64) error {
 	rc := rq.rc
 	// Send the header on its own first. Otherwise net/http copies the
@@ -293,7 +295,10 @@ func (s *Server) sendStored(w http.ResponseWriter, rq *request, rd *cache.Reader
 		return s.copyOut(w, rd, n)
 	}
 	sw := &stallWriter{w: w, rf: rf, rc: rc, stall: s.cfg.StallTimeout}
-	if m, err := io.Copy(sw, rd); err != nil || m != n { // rd.WriteTo: sendfile per stored part
+	if m, err := io.Copy(sw, rd); err != nil || m != n { // rd.WriteTo: sendfile per part
+		if !sw.failed {
+			s.log.Warn("cache or upstream body failed mid-response", "err", err, "sent", m, "want", n)
+		}
 		panic(http.ErrAbortHandler)
 	}
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -304,15 +309,18 @@ func (s *Server) sendStored(w http.ResponseWriter, rq *request, rd *cache.Reader
 // sendfile of at most sendfileChunk bytes, so that a slow but moving client
 // is never cut off and a stalled one is.
 type stallWriter struct {
-	w     io.Writer
-	rf    io.ReaderFrom
-	rc    *http.ResponseController
-	stall time.Duration
+	w      io.Writer
+	rf     io.ReaderFrom
+	rc     *http.ResponseController
+	stall  time.Duration
+	failed bool // a write to the client failed
 }
 
 func (sw *stallWriter) Write(p []byte) (int, error) {
 	_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.stall))
-	return sw.w.Write(p)
+	n, err := sw.w.Write(p)
+	sw.failed = sw.failed || err != nil
+	return n, err
 }
 
 // ReadFrom hands src to the connection's ReadFrom in chunks. A chunk of an
@@ -330,6 +338,8 @@ func (sw *stallWriter) ReadFrom(src io.Reader) (int64, error) {
 		total += n
 		lr.N -= n
 		if err != nil || n == 0 {
+			// Reading a local file hardly fails; writing to a client does.
+			sw.failed = sw.failed || err != nil
 			return total, err
 		}
 	}

@@ -419,6 +419,63 @@ func (c fileConn) ReadFrom(r io.Reader) (int64, error) {
 	return n, err
 }
 
+// TestMissesGoThroughSendfile: clients of an object that is still arriving
+// from a slow upstream get its bytes through sendfile from the fill's files
+// as they reach the disk, whole object or slices; a fill that is not stored
+// (above max_object_size) is copied from memory. Every client gets the
+// exact bytes.
+func TestMissesGoThroughSendfile(t *testing.T) {
+	var fileBytes, writeBytes atomic.Int64
+	e := newEnv(t, envOptions{
+		shape:    upstreamtest.Shape{BytesPerSec: 16 << 20},
+		cache:    &cache.Options{MaxBytes: 256 << 20, SliceSize: 1 << 20, MaxObjectSize: 7 << 20},
+		listener: func(l net.Listener) net.Listener { return fileConnListener{l, &fileBytes, &writeBytes} },
+	})
+	whole := randomBytes(3<<20, 31)  // stored whole
+	sliced := randomBytes(6<<20, 32) // above the slice threshold: stored in 1 MiB slices
+	big := randomBytes(8<<20, 33)    // above max_object_size: not stored
+	for k, b := range map[string][]byte{"whole": whole, "sliced": sliced, "big": big} {
+		e.up.PutObject(upstreamBucket, "hs1/"+k, b)
+	}
+	const clients = 4
+	for _, c := range []struct {
+		key      string
+		want     []byte
+		file     bool
+		maxWrite int64
+	}{{"whole", whole, true, clients * 4096}, {"sliced", sliced, true, clients * 4096}, {"big", big, false, 0}} {
+		fileBytes.Store(0)
+		writeBytes.Store(0)
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Go(func() {
+				res, body, err := e.get(c.key, nil)
+				if err != nil || res.StatusCode != 200 || !bytes.Equal(body, c.want) {
+					t.Errorf("%s: %v, %d bytes", c.key, err, len(body))
+					return
+				}
+				if x := res.Header.Get("X-Cache"); x != "MISS" && x != "COALESCED" && (c.file || x != "BYPASS") {
+					t.Errorf("%s: X-Cache %q, want a miss", c.key, x)
+				}
+			})
+		}
+		wg.Wait()
+		total := int64(clients * len(c.want))
+		f, w := fileBytes.Load(), writeBytes.Load()
+		switch {
+		case c.file && (f != total || w > c.maxWrite):
+			t.Errorf("%s: %d bytes sent as a file, %d written from memory; want all %d as a file and only the headers written", c.key, f, w, total)
+		case !c.file && (f != 0 || w < total):
+			t.Errorf("%s (not stored): %d bytes sent as a file, %d written from memory; want all %d from memory", c.key, f, w, total)
+		}
+		if c.key == "sliced" {
+			if n := e.up.Requests("GetObject"); n != 2 {
+				t.Errorf("upstream GETs = %d, want 2 (one per stored object)", n)
+			}
+		}
+	}
+}
+
 // TestHitsGoThroughSendfile: a hit on a stored object larger than the small
 // body threshold, whole or a range over stored slices, reaches the
 // connection as a file (sendfile), not as bytes copied through memory.

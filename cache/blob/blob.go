@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 )
@@ -260,6 +262,25 @@ func (t *diskTemp) Discard() error {
 }
 
 func (t *diskTemp) Close() error { return t.f.Close() }
+
+// Reopen opens the file again, by its descriptor rather than its name (which
+// Commit changes), with a file offset of its own: sendfile moves the offset,
+// and t's descriptor is shared by every reader of the fill. The caller must
+// keep t open meanwhile.
+func (t *diskTemp) Reopen() (*os.File, error) {
+	if runtime.GOOS != "linux" {
+		return nil, errors.ErrUnsupported
+	}
+	sc, err := t.f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var fd uintptr
+	if err := sc.Control(func(v uintptr) { fd = v }); err != nil {
+		return nil, err
+	}
+	return os.Open("/proc/self/fd/" + strconv.FormatUint(uint64(fd), 10))
+}
 
 // mkdirSync creates dir and its missing parents and fsyncs each parent whose
 // entries changed, so that a committed file's path survives a crash.
