@@ -470,6 +470,16 @@ class Operations(Case):
             "NoSuchKey", 404,
         )
 
+    def test_managed_copy_20MiB_is_upload_part_copy(self):
+        # boto3's managed copy, like `aws s3 cp s3://... s3://...`, copies an
+        # object above its 8 MiB multipart threshold in parts: HEAD, then
+        # UploadPartCopy with x-amz-copy-source-range and If-Match per part.
+        src = local_content_key()
+        self.c.put_object(Bucket=BUCKET, Key=src, Body=BIG)
+        dst = local_content_key()
+        self.c.copy({"Bucket": BUCKET, "Key": src}, BUCKET, dst)
+        self.assertBytesEqual(self.c.get_object(Bucket=BUCKET, Key=dst)["Body"].read(), BIG, "managed copy")
+
     def test_put_object_metadata_roundtrip(self):
         key = local_content_key()
         self.c.put_object(

@@ -177,6 +177,7 @@ var handlers = map[string]handler{
 	"DeleteObjects":                      (*Server).deleteObjects,
 	"CreateMultipartUpload":              (*Server).createMultipart,
 	"UploadPart":                         (*Server).uploadPart,
+	"UploadPartCopy":                     (*Server).uploadPartCopy,
 	"CompleteMultipartUpload":            (*Server).completeMultipart,
 	"AbortMultipartUpload":               (*Server).abortMultipart,
 	"ListParts":                          (*Server).listParts,

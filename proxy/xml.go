@@ -119,6 +119,14 @@ type copyObjectResult struct {
 	ETag         string   `xml:"ETag"`
 }
 
+// copyPartResult answers UploadPartCopy.
+type copyPartResult struct {
+	XMLName      xml.Name `xml:"CopyPartResult"`
+	Xmlns        string   `xml:"xmlns,attr"`
+	LastModified string   `xml:"LastModified"`
+	ETag         string   `xml:"ETag"`
+}
+
 // deleteRequest is the body of DeleteObjects.
 type deleteRequest struct {
 	XMLName xml.Name `xml:"Delete"`
