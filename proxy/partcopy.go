@@ -12,9 +12,6 @@ import (
 	"github.com/s3edge/s3edge/upstream"
 )
 
-// maxPartSize is S3's limit on one part of a multipart upload.
-const maxPartSize = 5 << 30
-
 // uploadPartCopy makes a part of a multipart upload from an existing object
 // or a range of it (x-amz-copy-source-range): the aws CLI and boto3's
 // managed copy send it for every object above their multipart threshold
@@ -38,20 +35,13 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 	if err != nil {
 		return err
 	}
-	srcBucket, srcKey, srcVersion, err := copySource(r.Header.Get("X-Amz-Copy-Source"))
+	srcB, srcKey, srcVersion, err := copySourceTarget(r, rq)
 	if err != nil {
-		return err
-	}
-	srcB, err := rq.policy.Bucket(srcBucket)
-	if err != nil {
-		return err
-	}
-	if err := rq.policy.Authorize(rq.principal, srcBucket, srcKey, policy.Read); err != nil {
 		return err
 	}
 	srcUp, ok := s.cfg.Upstreams[srcB.Upstream]
 	if !ok {
-		return fmt.Errorf("proxy: bucket %s: upstream %q not configured", srcBucket, srcB.Upstream)
+		return fmt.Errorf("proxy: copy source: upstream %q not configured", srcB.Upstream)
 	}
 	get, cond, err := copySourceOptions(r.Header)
 	if err != nil {
@@ -78,8 +68,8 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 	if size < 0 {
 		return errServiceUnavailable.withMessage("The upstream did not say the copy source's length; retry.")
 	}
-	if size > maxPartSize {
-		return errInvalidRequest.withMessage("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	if size > s.cfg.MaxObjectSize { // the limit on an uploaded part too
+		return errEntityTooLarge
 	}
 	sp, err := s.spoolFrom(obj.Body, size)
 	if err != nil {

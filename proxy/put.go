@@ -86,21 +86,31 @@ func copySource(v string) (bucket, key, version string, err error) {
 	return bucket, key, ver, nil
 }
 
+// copySourceTarget parses x-amz-copy-source and authorizes reading it: the
+// preamble of both copies.
+func copySourceTarget(r *http.Request, rq *request) (policy.Bucket, string, string, error) {
+	bucket, key, version, err := copySource(r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return policy.Bucket{}, "", "", err
+	}
+	b, err := rq.policy.Bucket(bucket)
+	if err != nil {
+		return b, "", "", err
+	}
+	if err := rq.policy.Authorize(rq.principal, bucket, key, policy.Read); err != nil {
+		return b, "", "", err
+	}
+	return b, key, version, nil
+}
+
 // copyObject copies within one upstream: the bytes never pass through
 // s3edge. Both buckets must map to the same upstream.
 func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, rq *request) error {
 	if err := s.authorize(rq, rq.key, policy.Write); err != nil {
 		return err
 	}
-	srcBucket, srcKey, srcVersion, err := copySource(r.Header.Get("X-Amz-Copy-Source"))
+	srcB, srcKey, srcVersion, err := copySourceTarget(r, rq)
 	if err != nil {
-		return err
-	}
-	srcB, err := rq.policy.Bucket(srcBucket)
-	if err != nil {
-		return err
-	}
-	if err := rq.policy.Authorize(rq.principal, srcBucket, srcKey, policy.Read); err != nil {
 		return err
 	}
 	up, b, err := s.target(rq)
