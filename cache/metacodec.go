@@ -11,27 +11,34 @@ import (
 // index.db. It is immutable once built: decodeMeta returns strings that
 // alias it, so a hit decodes without copying.
 //
-//	[0]      format version (1)
+//	[0]      format version: 1, or 2 with a Tag
 //	[1:9]    StoredAt, Unix nanoseconds
 //	[9:17]   Size
 //	[17:25]  LastModified, Unix nanoseconds (0: zero time)
 //	uvarint-prefixed ETag, ContentType
 //	uvarint header count, then uvarint-prefixed name and value pairs
+//	version 2: uvarint-prefixed Tag
+//
+// Entries without a Tag keep version 1, which every earlier release reads.
 const (
-	metaVersion  = 1
-	metaFixedLen = 25
+	metaVersion    = 1
+	metaVersionTag = 2
+	metaFixedLen   = 25
 )
 
 var errBadMeta = errors.New("cache: malformed metadata record")
 
 // encodeMeta encodes m; SHA256 is kept elsewhere.
 func encodeMeta(m *Meta) []byte {
-	n := metaFixedLen + len(m.ETag) + len(m.ContentType) + 3*binary.MaxVarintLen32
+	n := metaFixedLen + len(m.ETag) + len(m.ContentType) + len(m.Tag) + 4*binary.MaxVarintLen32
 	for k, v := range m.Header {
 		n += len(k) + len(v) + 2*binary.MaxVarintLen32
 	}
 	b := make([]byte, metaFixedLen, n)
 	b[0] = metaVersion
+	if m.Tag != "" {
+		b[0] = metaVersionTag
+	}
 	binary.LittleEndian.PutUint64(b[1:], uint64(unixNano(m.StoredAt)))
 	binary.LittleEndian.PutUint64(b[9:], uint64(m.Size))
 	binary.LittleEndian.PutUint64(b[17:], uint64(unixNano(m.LastModified)))
@@ -41,6 +48,9 @@ func encodeMeta(m *Meta) []byte {
 	for k, v := range m.Header {
 		b = appendString(b, k)
 		b = appendString(b, v)
+	}
+	if m.Tag != "" {
+		b = appendString(b, m.Tag)
 	}
 	return b
 }
@@ -62,7 +72,7 @@ func metaSize(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b[9:])) 
 
 // decodeMeta decodes b into m. The strings alias b.
 func decodeMeta(b []byte, m *Meta) error {
-	if len(b) < metaFixedLen || b[0] != metaVersion {
+	if len(b) < metaFixedLen || b[0] != metaVersion && b[0] != metaVersionTag {
 		return errBadMeta
 	}
 	m.StoredAt = fromUnixNano(int64(binary.LittleEndian.Uint64(b[1:])))
@@ -94,6 +104,12 @@ func decodeMeta(b []byte, m *Meta) error {
 			return errBadMeta
 		}
 		m.Header[k] = v
+	}
+	m.Tag = ""
+	if b[0] == metaVersionTag {
+		if m.Tag, rest, ok = readString(rest); !ok || m.Tag == "" {
+			return errBadMeta
+		}
 	}
 	if len(rest) != 0 {
 		return errBadMeta

@@ -31,6 +31,10 @@ type Meta struct {
 	// SHA256 is the hash of the content file, set by the cache for objects
 	// stored whole; it is zero for sliced objects and fills in progress.
 	SHA256 [32]byte
+	// Tag is stored with the entry for the caller, who decides from it
+	// whether a request may be served the entry (the proxy keeps a hash of
+	// an SSE-C customer key there). The cache only keeps it.
+	Tag string
 }
 
 // Status says how a Get was answered. Its String is meant for X-Cache.

@@ -112,6 +112,10 @@ type CacheRule struct {
 	// StaleIfError serves a revalidate-mode entry whose revalidation failed
 	// (the upstream is down) instead of failing the request.
 	StaleIfError bool
+	// SSEC caches objects read with SSE-C customer keys. Their plaintext is
+	// then stored on local disk, each entry served only to requests that
+	// present the key it was read with.
+	SSEC bool
 }
 
 // Credential is one local access key and what it may do.

@@ -2,6 +2,11 @@ package proxy
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,19 +27,49 @@ import (
 const sendfileChunk = 4 << 20
 
 // cacheKey returns the cache key of a request, and whether the cache may
-// serve or store it. SSE-C objects are never cached (their plaintext would
-// sit on local disk), nor are reads of a version or of a part.
+// serve or store it; it sets rq.cacheTag. Reads of a version or of a part
+// are not cached, nor SSE-C objects unless the bucket opts in (their
+// plaintext then sits on local disk).
 func (s *Server) cacheKey(r *http.Request, rq *request, b policy.Bucket) (cache.Key, bool) {
 	if s.cfg.Cache == nil || b.Cache.Mode == policy.CacheOff {
-		return cache.Key{}, false
-	}
-	if !sseC(r.Header, false).IsZero() {
 		return cache.Key{}, false
 	}
 	if q := rq.query; q.Has("versionId") || q.Has("partNumber") {
 		return cache.Key{}, false
 	}
+	if c := sseC(r.Header, false); !c.IsZero() {
+		tag, ok := sseCTag(c)
+		if !b.Cache.SSEC || !ok {
+			return cache.Key{}, false // the provider answers, or refuses the key
+		}
+		rq.cacheTag = tag
+	}
 	return cache.Key{Bucket: rq.bucket, Object: rq.key}, true
+}
+
+// sseCTag returns the cache tag of an SSE-C customer key: a hash, so that
+// the key itself is never stored. It reports false for headers S3 would
+// refuse (not AES256, not a 256-bit key, or a key MD5 that does not match),
+// which are left to the provider to answer.
+func sseCTag(c upstream.SSEC) (string, bool) {
+	key, err := base64.StdEncoding.DecodeString(c.Key)
+	if c.Algorithm != "AES256" || err != nil || len(key) != 32 {
+		return "", false
+	}
+	sum := md5.Sum(key)
+	if base64.StdEncoding.EncodeToString(sum[:]) != c.KeyMD5 {
+		return "", false
+	}
+	h := sha256.New()
+	h.Write([]byte("s3edge cache: SSE-C customer key\x00"))
+	h.Write(key)
+	return "sse-c:" + hex.EncodeToString(h.Sum(nil)), true
+}
+
+// servesTag reports whether a cache entry with tag may answer rq: a plain
+// entry a plain request, an SSE-C entry only a request with its key.
+func servesTag(rq *request, tag string) bool {
+	return subtle.ConstantTimeCompare([]byte(tag), []byte(rq.cacheTag)) == 1
 }
 
 // invalidate drops a key from the cache after a write that changes it.
@@ -49,14 +84,18 @@ type origin struct {
 	up     upstream.Upstream
 	bucket string // upstream bucket
 	key    string // upstream key
+	ssec   upstream.SSEC
+	tag    string // the request's cache tag, stored with what it fetches
 }
 
 func (o origin) Fetch(ctx context.Context, _ cache.Key) (cache.Meta, io.ReadCloser, error) {
-	obj, err := o.up.Get(ctx, o.bucket, o.key, upstream.GetOptions{})
+	obj, err := o.up.Get(ctx, o.bucket, o.key, upstream.GetOptions{SSEC: o.ssec})
 	if err != nil {
 		return cache.Meta{}, nil, err
 	}
-	return metaOf(&obj.ObjectInfo), obj.Body, nil
+	m := metaOf(&obj.ObjectInfo)
+	m.Tag = o.tag
+	return m, obj.Body, nil
 }
 
 func (o origin) FetchRange(ctx context.Context, _ cache.Key, off, n int64, ifMatch string) (cache.Meta, io.ReadCloser, error) {
@@ -64,11 +103,12 @@ func (o origin) FetchRange(ctx context.Context, _ cache.Key, off, n int64, ifMat
 	if n >= 0 {
 		rng = fmt.Sprintf("bytes=%d-%d", off, off+n-1)
 	}
-	obj, err := o.up.Get(ctx, o.bucket, o.key, upstream.GetOptions{Range: rng, IfMatch: ifMatch})
+	obj, err := o.up.Get(ctx, o.bucket, o.key, upstream.GetOptions{Range: rng, IfMatch: ifMatch, SSEC: o.ssec})
 	if err != nil {
 		return cache.Meta{}, nil, err
 	}
 	m := metaOf(&obj.ObjectInfo)
+	m.Tag = o.tag
 	if obj.Range != nil && obj.Range.Total >= 0 {
 		m.Size = obj.Range.Total
 	}
@@ -77,7 +117,7 @@ func (o origin) FetchRange(ctx context.Context, _ cache.Key, off, n int64, ifMat
 
 // validate asks the upstream whether a stored version is still current.
 func (o origin) validate(ctx context.Context, _ cache.Key, m cache.Meta) (bool, error) {
-	info, err := o.up.Head(ctx, o.bucket, o.key, upstream.GetOptions{IfNoneMatch: m.ETag})
+	info, err := o.up.Head(ctx, o.bucket, o.key, upstream.GetOptions{IfNoneMatch: m.ETag, SSEC: o.ssec})
 	switch {
 	case errors.Is(err, upstream.ErrNotModified):
 		return true, nil
@@ -164,10 +204,18 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		rd, st, err = c.Get(r.Context(), k, o, opts)
 	}
 	if err != nil {
+		if rq.cacheTag != "" {
+			// The fill may have been another key's: let the provider
+			// answer this one.
+			return errNotCached
+		}
 		return err
 	}
 	defer rd.Close()
 	meta := rd.Meta()
+	if !servesTag(rq, meta.Tag) { // stored, or being fetched, with another SSE-C key or none
+		return errNotCached
+	}
 	if err := cond.check(meta.ETag, meta.LastModified); err != nil {
 		return err
 	}
@@ -217,7 +265,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 // without asking the upstream.
 func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request, k cache.Key, rule policy.CacheRule, cond conditions) (bool, error) {
 	m, ok := s.cfg.Cache.Stat(k)
-	if !ok || rule.Mode == policy.CacheRevalidate && time.Since(m.StoredAt) > rule.TTL {
+	if !ok || !servesTag(rq, m.Tag) || rule.Mode == policy.CacheRevalidate && time.Since(m.StoredAt) > rule.TTL {
 		return false, nil
 	}
 	if err := cond.check(m.ETag, m.LastModified); err != nil {
@@ -363,7 +411,7 @@ func (sb *stagedBody) reader() io.ReadSeeker {
 }
 
 // commit makes a cached upload the cache entry; info is the upstream's ack.
-func (sb *stagedBody) commit(info *upstream.ObjectInfo, contentType string, hdr map[string]string) {
+func (sb *stagedBody) commit(info *upstream.ObjectInfo, contentType string, hdr map[string]string, rq *request, ssec upstream.SSEC) {
 	if sb.pending == nil {
 		return
 	}
@@ -374,6 +422,11 @@ func (sb *stagedBody) commit(info *upstream.ObjectInfo, contentType string, hdr 
 	}
 	for k, v := range hdr {
 		m.Header[k] = v
+	}
+	if m.Tag = rq.cacheTag; m.Tag != "" {
+		// A GET answers these for an SSE-C object; an ack need not.
+		m.Header["X-Amz-Server-Side-Encryption-Customer-Algorithm"] = ssec.Algorithm
+		m.Header["X-Amz-Server-Side-Encryption-Customer-Key-Md5"] = ssec.KeyMD5
 	}
 	if err := sb.pending.Commit(m); err != nil {
 		sb.pending.Abort()

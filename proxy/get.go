@@ -92,7 +92,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 
 	if cacheable {
-		err := s.getCached(w, r, rq, ck, origin{up: up, bucket: b.Bucket, key: key}, b.Cache, cond)
+		err := s.getCached(w, r, rq, ck, origin{up: up, bucket: b.Bucket, key: key, ssec: opt.SSEC, tag: rq.cacheTag}, b.Cache, cond)
 		if !errors.Is(err, errNotCached) {
 			return err
 		}

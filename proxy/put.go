@@ -43,7 +43,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	sb.commit(&info, r.Header.Get("Content-Type"), hdr)
+	sb.commit(&info, r.Header.Get("Content-Type"), hdr, rq, sseC(r.Header, false))
 	writeAck(w, &info, r.Header)
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -135,6 +135,9 @@ type request struct {
 	query     url.Values  // parsed once: the hit path reads it several times
 	start     time.Time
 	rc        *http.ResponseController // the connection's deadlines
+	// cacheTag is the tag of the cache entries this request may be served
+	// or store: "" for plain objects, a hash of the customer key for SSE-C.
+	cacheTag string
 
 	wroteHeader bool
 	status      int

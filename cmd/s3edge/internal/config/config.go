@@ -132,6 +132,8 @@ type BucketCache struct {
 	// StaleIfError serves a revalidate-mode entry whose revalidation
 	// failed instead of failing the request.
 	StaleIfError bool `yaml:"stale_if_error"`
+	// SSEC caches SSE-C objects (their plaintext lands on local disk).
+	SSEC bool `yaml:"sse_c"`
 	// Weight is the bucket's share of the cache under pressure (default 1).
 	Weight float64 `yaml:"weight"`
 	// MaxSize caps the bucket's bytes in the cache (0: no cap).

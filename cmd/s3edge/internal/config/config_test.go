@@ -320,8 +320,24 @@ func TestValidateDefaults(t *testing.T) {
 		t.Errorf("upstream defaults = %+v", u)
 	}
 	pc := c.Policy()
+	if pc.Buckets["media"].Cache.SSEC {
+		t.Errorf("SSE-C objects are cached by default")
+	}
 	if len(pc.Credentials) != 1 || pc.Credentials[0].SecretAccessKey != "synapse-secret-value" || pc.Credentials[0].Grants[0].Actions.String() != "read,write,list,delete" {
 		t.Errorf("Policy() credentials = %+v", pc.Credentials)
+	}
+}
+
+func TestSSECOptIn(t *testing.T) {
+	c, err := Parse("cfg.yaml", []byte(strings.Replace(valid, "{upstream: b2, bucket: upstream-media}", "{upstream: b2, bucket: upstream-media, cache: {sse_c: true}}", 1)), validEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Policy().Buckets["media"].Cache.SSEC {
+		t.Error("cache.sse_c: true did not reach the policy")
 	}
 }
 

@@ -311,6 +311,7 @@ func (c *Config) Policy() policy.Config {
 				Mode:         cacheModes[b.Cache.Mode],
 				TTL:          b.Cache.TTL.D(),
 				StaleIfError: b.Cache.StaleIfError,
+				SSEC:         b.Cache.SSEC,
 			},
 		}
 	}
