@@ -648,6 +648,7 @@ setup_moto() { # SCHEME
 		    upstream: moto
 		    bucket: upstream-media
 		    prefix: $UPSTREAM_PREFIX
+		    cache: {sse_c: true}   # the SSE-C checks go through the cache here
 		credentials:
 		  - access_key_id: $AK
 		    secret_access_key: $SK
