@@ -54,21 +54,27 @@ func uploadID(q url.Values) (string, error) {
 	return id, nil
 }
 
+// partInput authorizes writing the request's key and starts the upstream
+// input of a part from the query: the preamble of both ways to make a part.
+func (s *Server) partInput(r *http.Request, rq *request) (upstream.Upstream, upstream.PartInput, error) {
+	up, b, err := s.objectTarget(rq, policy.Write)
+	if err != nil {
+		return nil, upstream.PartInput{}, err
+	}
+	pn, err := partNumber(rq.query)
+	if err != nil {
+		return nil, upstream.PartInput{}, err
+	}
+	id, err := uploadID(rq.query)
+	if err != nil {
+		return nil, upstream.PartInput{}, err
+	}
+	return up, upstream.PartInput{Bucket: b.Bucket, Key: b.Prefix + rq.key, UploadID: id, PartNumber: pn, SSEC: sseC(r.Header, false)}, nil
+}
+
 // uploadPart spools and verifies a part like a PUT, then sends it upstream.
 func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := s.authorize(rq, rq.key, policy.Write); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	pn, err := partNumber(q)
-	if err != nil {
-		return err
-	}
-	id, err := uploadID(q)
-	if err != nil {
-		return err
-	}
-	up, b, err := s.target(rq)
+	up, in, err := s.partInput(r, rq)
 	if err != nil {
 		return err
 	}
@@ -78,16 +84,8 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 	}
 	defer sp.Close()
 	s.metrics.bytesIn.WithLabelValues(rq.bucket).Add(float64(sp.size))
-	part, err := up.UploadPart(r.Context(), upstream.PartInput{
-		Bucket:     b.Bucket,
-		Key:        b.Prefix + rq.key,
-		UploadID:   id,
-		PartNumber: pn,
-		Body:       sp.f,
-		Size:       sp.size,
-		ContentMD5: r.Header.Get("Content-MD5"),
-		SSEC:       sseC(r.Header, false),
-	})
+	in.Body, in.Size, in.ContentMD5 = sp.f, sp.size, r.Header.Get("Content-MD5")
+	part, err := up.UploadPart(r.Context(), in)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/s3edge/s3edge/policy"
 	"github.com/s3edge/s3edge/upstream"
 )
 
@@ -23,15 +22,7 @@ import (
 // provider anyway. The price is the source range's egress, which a copy at
 // the provider would not cost; see the README.
 func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *request) error {
-	up, b, err := s.objectTarget(rq, policy.Write)
-	if err != nil {
-		return err
-	}
-	pn, err := partNumber(rq.query)
-	if err != nil {
-		return err
-	}
-	id, err := uploadID(rq.query)
+	up, in, err := s.partInput(r, rq)
 	if err != nil {
 		return err
 	}
@@ -76,15 +67,8 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 		return err
 	}
 	defer sp.Close()
-	part, err := up.UploadPart(r.Context(), upstream.PartInput{
-		Bucket:     b.Bucket,
-		Key:        b.Prefix + rq.key,
-		UploadID:   id,
-		PartNumber: pn,
-		Body:       sp.f,
-		Size:       sp.size,
-		SSEC:       sseC(r.Header, false),
-	})
+	in.Body, in.Size = sp.f, sp.size
+	part, err := up.UploadPart(r.Context(), in)
 	if err != nil {
 		return err
 	}
@@ -127,7 +111,6 @@ func (s *Server) spoolFrom(body io.Reader, size int64) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: spool: %w", err)
 	}
-	sp := &spool{f: f}
 	n, err := io.Copy(f, io.LimitReader(body, size+1))
 	switch {
 	case err != nil:
@@ -135,13 +118,5 @@ func (s *Server) spoolFrom(body io.Reader, size int64) (*spool, error) {
 	case n != size:
 		err = fmt.Errorf("proxy: copy source: %d bytes, want %d: %w", n, size, upstream.ErrUnavailable)
 	}
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		sp.Close()
-		return nil, err
-	}
-	sp.size = n
-	return sp, nil
+	return (&spool{f: f}).ready(n, err)
 }

@@ -95,13 +95,17 @@ func (s *Server) spoolBody(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return nil, fmt.Errorf("proxy: spool: %w", err)
 	}
-	sp := &spool{f: f}
 	n, err := s.copyIn(w, f, body, want)
 	if err == nil && n != want {
 		err = errIncompleteBody
 	}
+	return (&spool{f: f}).ready(n, err)
+}
+
+// ready rewinds a spool that holds its n bytes; after err, it removes it.
+func (sp *spool) ready(n int64, err error) (*spool, error) {
 	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
+		_, err = sp.f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
 		sp.Close()
