@@ -12,7 +12,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
 	"runtime"
 	"time"
 
@@ -407,7 +406,7 @@ func (sb *stagedBody) reader() io.ReadSeeker {
 	if sb.pending != nil {
 		return io.NewSectionReader(sb.pending, 0, sb.size)
 	}
-	return sb.spool.f
+	return sb.spool.body()
 }
 
 // commit makes a cached upload the cache entry; info is the upstream's ack.
@@ -447,8 +446,7 @@ func (sb *stagedBody) Close() error {
 // finish prepares the staged body for upload: a spool file is rewound.
 func (sb *stagedBody) finish() error {
 	if sb.spool != nil {
-		sb.spool.size = sb.size
-		_, err := sb.spool.f.Seek(0, io.SeekStart)
+		_, err := sb.spool.ready(sb.size, nil)
 		return err
 	}
 	return nil
@@ -478,7 +476,7 @@ func (s *Server) stageBody(w http.ResponseWriter, r *http.Request, rq *request, 
 		p.Abort()
 		return nil, err
 	}
-	sw := &stageWriter{s: s, pending: p}
+	sw := &stageWriter{s: s, pending: p, want: want}
 	n, err := s.copyIn(w, sw, body, want)
 	if err == nil && n != want {
 		err = errIncompleteBody
@@ -508,6 +506,7 @@ type stageWriter struct {
 	s       *Server
 	pending *cache.Pending
 	spool   *spool
+	want    int64
 }
 
 func (sw *stageWriter) Write(b []byte) (int, error) {
@@ -520,23 +519,21 @@ func (sw *stageWriter) Write(b []byte) (int, error) {
 			return 0, err
 		}
 		b = b[n:]
-		m, err := sw.spool.f.Write(b)
+		m, err := sw.spool.Write(b)
 		return n + m, err
 	}
-	return sw.spool.f.Write(b)
+	return sw.spool.Write(b)
 }
 
 func (sw *stageWriter) toSpool() error {
 	p := sw.pending
 	sw.pending = nil
 	defer p.Abort()
-	f, err := os.CreateTemp(sw.s.cfg.SpoolDir, "body-*")
+	sp, err := sw.s.newSpool(sw.want)
 	if err != nil {
-		return fmt.Errorf("proxy: spool: %w", err)
+		return err
 	}
-	sw.spool = &spool{f: f}
-	if _, err := io.Copy(f, io.NewSectionReader(p, 0, p.Size())); err != nil {
-		return fmt.Errorf("proxy: spool: %w", err)
-	}
-	return nil
+	sw.spool = sp
+	_, err = io.Copy(sp, io.NewSectionReader(p, 0, p.Size()))
+	return err
 }

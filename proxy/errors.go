@@ -144,7 +144,7 @@ func toAPIError(err error) *APIError {
 		return errInvalidRange
 	case errors.Is(err, cache.ErrChanged), errors.Is(err, cache.ErrClosed):
 		return errServiceUnavailable.withMessage("The object changed or the cache is closing; retry.")
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, errNoSpool), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return errServiceUnavailable.withMessage("No space left to spool the upload; retry later.")
 	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return errServiceUnavailable

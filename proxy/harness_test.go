@@ -51,6 +51,7 @@ type envOptions struct {
 	rule        policy.CacheRule
 	listener    func(net.Listener) net.Listener // wraps the proxy's listener
 	upstream    upstream.Upstream               // replaces the gofakes3 upstream's client
+	memorySpool int64                           // proxy.Config.MemorySpool
 }
 
 // newEnv starts an upstream and s3edge. Virtual bucket "media" maps to
@@ -100,6 +101,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		BaseDomains:  o.baseDomains,
 		StallTimeout: o.stall,
 		Cache:        c,
+		MemorySpool:  o.memorySpool,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	bytesOut *prometheus.CounterVec
 	bytesIn  *prometheus.CounterVec
+	// memorySpools counts uploads held in memory because the spool
+	// directory could not take them.
+	memorySpools prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,11 +39,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "s3edge_upload_bytes_total",
 			Help: "Verified upload bytes sent upstream, by bucket.",
 		}, []string{"bucket"}),
+		memorySpools: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "s3edge_upload_memory_spools_total",
+			Help: "Uploads held in memory because the spool directory could not take them (disk full or read-only).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.bytesOut, m.bytesIn} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.bytesOut, m.bytesIn, m.memorySpools} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -84,7 +84,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 	}
 	defer sp.Close()
 	s.metrics.bytesIn.WithLabelValues(rq.bucket).Add(float64(sp.size))
-	in.Body, in.Size, in.ContentMD5 = sp.f, sp.size, r.Header.Get("Content-MD5")
+	in.Body, in.Size, in.ContentMD5 = sp.body(), sp.size, r.Header.Get("Content-MD5")
 	part, err := up.UploadPart(r.Context(), in)
 	if err != nil {
 		return err

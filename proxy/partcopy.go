@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/s3edge/s3edge/upstream"
@@ -67,7 +66,7 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 		return err
 	}
 	defer sp.Close()
-	in.Body, in.Size = sp.f, sp.size
+	in.Body, in.Size = sp.body(), sp.size
 	part, err := up.UploadPart(r.Context(), in)
 	if err != nil {
 		return err
@@ -107,16 +106,16 @@ func copySourceOptions(h http.Header) (upstream.GetOptions, conditions, error) {
 // spoolFrom copies exactly size bytes of body into a spool file: a source
 // that ends early or runs long uploads nothing.
 func (s *Server) spoolFrom(body io.Reader, size int64) (*spool, error) {
-	f, err := os.CreateTemp(s.cfg.SpoolDir, "copy-*")
+	sp, err := s.newSpool(size)
 	if err != nil {
-		return nil, fmt.Errorf("proxy: spool: %w", err)
+		return nil, err
 	}
-	n, err := io.Copy(f, io.LimitReader(body, size+1))
+	n, err := io.Copy(sp, io.LimitReader(body, size+1))
 	switch {
 	case err != nil:
 		err = fmt.Errorf("proxy: copy source: %w (%w)", upstream.ErrUnavailable, err)
 	case n != size:
 		err = fmt.Errorf("proxy: copy source: %d bytes, want %d: %w", n, size, upstream.ErrUnavailable)
 	}
-	return (&spool{f: f}).ready(n, err)
+	return sp.ready(n, err)
 }

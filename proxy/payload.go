@@ -2,15 +2,17 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"github.com/s3edge/s3edge/proxy/checksum"
-	"github.com/s3edge/s3edge/proxy/sigv4"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/s3edge/s3edge/proxy/checksum"
+	"github.com/s3edge/s3edge/proxy/sigv4"
 )
 
 // declaredLength is the payload length a write request announces: the
@@ -63,20 +65,125 @@ func (s *Server) payload(r *http.Request, rq *request) (io.Reader, error) {
 	return cr, nil
 }
 
-// spool is a verified request body on disk: the upstream gets a plain,
-// seekable, correctly sized body whatever encoding the client used.
+// spool is a verified request body, so that the upstream gets a plain,
+// seekable, correctly sized body whatever encoding the client used. It is a
+// file under SpoolDir; when the disk cannot take it (full, read-only,
+// gone), a body that fits Config.MemorySpool is held in memory instead, so
+// that uploads keep working through a disk failure like reads do.
 type spool struct {
-	f    *os.File
+	s    *Server
+	want int64    // bytes the body declares
+	f    *os.File // nil: in memory
+	n    int64    // bytes written to f
+	mem  []byte
+	held int64 // bytes of Config.MemorySpool reserved for mem
 	size int64
 }
 
-// Close removes the spool file.
-func (sp *spool) Close() error {
+// newSpool returns a spool for a body of want bytes.
+func (s *Server) newSpool(want int64) (*spool, error) {
+	sp := &spool{s: s, want: want}
+	f, err := os.CreateTemp(s.cfg.SpoolDir, "body-*")
+	if err == nil {
+		sp.f = f
+		return sp, nil
+	}
+	if !sp.toMemory(err) {
+		return nil, fmt.Errorf("%w: %w", errNoSpool, err)
+	}
+	return sp, nil
+}
+
+// errNoSpool: neither the spool directory nor memory can take an upload.
+var errNoSpool = errors.New("proxy: no room to spool the upload")
+
+func (sp *spool) Write(p []byte) (int, error) {
+	if sp.f == nil {
+		if int64(len(sp.mem)+len(p)) > sp.held {
+			return 0, errIncompleteBody.withMessage("The request body is longer than its declared length.")
+		}
+		sp.mem = append(sp.mem, p...)
+		return len(p), nil
+	}
+	n, err := sp.f.Write(p)
+	sp.n += int64(n)
+	if err == nil {
+		return n, nil
+	}
+	if !sp.toMemory(err) {
+		return n, fmt.Errorf("%w: %w", errNoSpool, err)
+	}
+	m, err := sp.Write(p[n:])
+	return n + m, err
+}
+
+// toMemory moves the spool into memory after the disk failed with cause,
+// if the body fits what is left of Config.MemorySpool.
+func (sp *spool) toMemory(cause error) bool {
+	if !sp.s.reserveMemorySpool(sp.want) {
+		return false
+	}
+	sp.held = sp.want
+	sp.mem = make([]byte, sp.n, sp.want)
+	if sp.f != nil {
+		_, err := sp.f.ReadAt(sp.mem, 0)
+		sp.removeFile()
+		if err != nil && !(err == io.EOF && sp.n == 0) {
+			sp.release()
+			return false
+		}
+	}
+	sp.s.metrics.memorySpools.Inc()
+	now, last := time.Now().UnixNano(), sp.s.memSpoolLogAt.Load()
+	if now-last >= int64(time.Minute) && sp.s.memSpoolLogAt.CompareAndSwap(last, now) {
+		sp.s.log.Warn("uploads wait in memory: the spool directory cannot take them (logged once a minute)",
+			"dir", sp.s.cfg.SpoolDir, "bytes", sp.want, "err", cause)
+	}
+	return true
+}
+
+// reserveMemorySpool takes n bytes of Config.MemorySpool, if it has them.
+func (s *Server) reserveMemorySpool(n int64) bool {
+	for {
+		used := s.memSpool.Load()
+		if used+n > s.cfg.MemorySpool {
+			return false
+		}
+		if s.memSpool.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
+}
+
+func (sp *spool) release() {
+	sp.s.memSpool.Add(-sp.held)
+	sp.held, sp.mem = 0, nil
+}
+
+func (sp *spool) removeFile() error {
 	err := sp.f.Close()
 	if rerr := os.Remove(sp.f.Name()); err == nil {
 		err = rerr
 	}
+	sp.f = nil
 	return err
+}
+
+// body returns the spooled bytes for the upstream, from the start.
+func (sp *spool) body() io.ReadSeeker {
+	if sp.f != nil {
+		return sp.f
+	}
+	return bytes.NewReader(sp.mem)
+}
+
+// Close removes the spool file or frees its memory.
+func (sp *spool) Close() error {
+	if sp.f != nil {
+		return sp.removeFile()
+	}
+	sp.release()
+	return nil
 }
 
 // spoolBody reads the whole verified payload of a write into a temporary file
@@ -91,20 +198,20 @@ func (s *Server) spoolBody(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(s.cfg.SpoolDir, "body-*")
+	sp, err := s.newSpool(want)
 	if err != nil {
-		return nil, fmt.Errorf("proxy: spool: %w", err)
+		return nil, err
 	}
-	n, err := s.copyIn(w, f, body, want)
+	n, err := s.copyIn(w, sp, body, want)
 	if err == nil && n != want {
 		err = errIncompleteBody
 	}
-	return (&spool{f: f}).ready(n, err)
+	return sp.ready(n, err)
 }
 
 // ready rewinds a spool that holds its n bytes; after err, it removes it.
 func (sp *spool) ready(n int64, err error) (*spool, error) {
-	if err == nil {
+	if err == nil && sp.f != nil {
 		_, err = sp.f.Seek(0, io.SeekStart)
 	}
 	if err != nil {

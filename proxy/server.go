@@ -31,6 +31,11 @@ type Config struct {
 	// SpoolDir holds request bodies while they are verified, before they go
 	// upstream. It must be on a disk with room for the largest upload.
 	SpoolDir string
+	// MemorySpool is how many bytes of request bodies may be held in
+	// memory, all uploads together, while SpoolDir cannot take them (disk
+	// full or read-only); a body that does not fit gets 503. Negative: none.
+	// Zero: 64 MiB.
+	MemorySpool int64
 	// Region is what GetBucketLocation and HeadBucket report (us-east-1).
 	Region string
 	// BaseDomains enable virtual-host style addressing: a request to
@@ -69,6 +74,10 @@ type Server struct {
 	started  time.Time
 	idPrefix string
 	seq      atomic.Uint64
+	memSpool atomic.Int64 // bytes of Config.MemorySpool in use
+	// memSpoolLogAt is when an upload last went to memory was logged
+	// (Unix nanoseconds): at most once a minute.
+	memSpoolLogAt atomic.Int64
 }
 
 // New checks cfg and returns a Server.
@@ -90,6 +99,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxObjectSize <= 0 {
 		cfg.MaxObjectSize = 5 << 30
+	}
+	if cfg.MemorySpool == 0 {
+		cfg.MemorySpool = 64 << 20
 	}
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = 64 << 10

@@ -106,6 +106,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		BaseDomains:    cfg.BaseDomains,
 		MaxObjectSize:  int64(cfg.Limits.MaxObjectSize),
 		MaxHeaderBytes: int(cfg.Limits.MaxHeaderBytes),
+		MemorySpool:    memorySpool(cfg.Limits.MemorySpool),
 		StallTimeout:   cfg.Limits.StallTimeout.D(),
 		Logger:         log,
 	})
@@ -251,4 +252,13 @@ func closeAll(lns []net.Listener) {
 	for _, ln := range lns {
 		ln.Close()
 	}
+}
+
+// memorySpool maps limits.memory_spool to proxy.Config.MemorySpool, where 0
+// is the default and a negative value none.
+func memorySpool(n config.Size) int64 {
+	if n == 0 {
+		return -1
+	}
+	return int64(n)
 }

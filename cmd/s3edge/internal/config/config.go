@@ -83,6 +83,9 @@ type Limits struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	IdleTimeout       Duration `yaml:"idle_timeout"`
 	ShutdownTimeout   Duration `yaml:"shutdown_timeout"`
+	// MemorySpool is how many bytes of uploads may wait in memory while
+	// the spool directory cannot take them (0: none).
+	MemorySpool Size `yaml:"memory_spool"`
 }
 
 // Upstream types.
@@ -193,6 +196,7 @@ func Default() *Config {
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			IdleTimeout:       Duration(120 * time.Second),
 			ShutdownTimeout:   Duration(30 * time.Second),
+			MemorySpool:       64 << 20,
 		},
 		Cache: Cache{MaxSize: 10 << 30, MinFreeDisk: 1 << 30, MaxObjectSize: 1 << 30, SliceSize: 4 << 20, Admission: "tinylfu"},
 		lines: map[string]int{},
