@@ -7,7 +7,7 @@
 #
 #   boto3    clients/boto3_test.py: Synapse's storage provider and its
 #            s3_media_upload script, exactly as they build their clients
-#   awscli   aws s3 cp/sync/ls/rm/presign, aws s3api
+#   awscli   aws s3 cp (also S3 to S3)/sync/ls/rm/presign, aws s3api
 #   s3cmd    put/get/ls/info/del/sync (Debian package)
 #   rclone   copy/ls/cat/check/delete/sync (Debian package)
 #
@@ -320,6 +320,14 @@ aws_cp_big() {
 	awsc s3api head-object --bucket media --key "$P/big file [1].bin" --query ETag --output text | tee "$WORK/etag"
 }
 
+# Above the 8 MiB threshold, s3 cp between two S3 keys is a multipart copy:
+# UploadPartCopy with x-amz-copy-source-range per part.
+aws_cp_s3_to_s3() {
+	awsc s3 cp "s3://media/$P/big file [1].bin" "s3://media/$P/copies/big copy.bin"
+	awsc s3 cp "s3://media/$P/copies/big copy.bin" "$WORK/big-copy.bin"
+	cmp "$data/big.bin" "$WORK/big-copy.bin"
+}
+
 aws_ls() {
 	awsc s3 ls --recursive "s3://media/$P/" | tee "$WORK/ls"
 	grep -qE " 10240 $P/small.bin\$" "$WORK/ls"
@@ -418,6 +426,7 @@ run_awscli() {
 	local n=awscli
 	check "$n [$LABEL] s3 cp small file up and down" aws_cp_small
 	check "$n [$LABEL] s3 cp 12 MiB file up (multipart) and down" aws_cp_big
+	check "$n [$LABEL] s3 cp 12 MiB from S3 to S3 (UploadPartCopy)" aws_cp_s3_to_s3
 	check "$n [$LABEL] s3 ls, s3 ls --recursive" aws_ls
 	check "$n [$LABEL] s3 sync up and back, then no-op sync" aws_sync
 	check "$n [$LABEL] s3api put-object/head-object/get-object, missing key" aws_s3api
