@@ -183,8 +183,11 @@ func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 		}
 	}
 	if *coalesceSize != "" {
-		if c.CoalesceSize, err = parseSize(*coalesceSize); err != nil || c.CoalesceSize <= 0 {
-			return nil, usageErrorf("--coalesce-size: %q is not a size", *coalesceSize)
+		if c.CoalesceSize, err = parseSize(*coalesceSize); err != nil {
+			return nil, usageErrorf("--coalesce-size: %v", err)
+		}
+		if c.CoalesceSize <= 0 {
+			return nil, usageErrorf("--coalesce-size must be positive")
 		}
 	}
 	if *videoSize != "" {
@@ -204,8 +207,10 @@ func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 	switch {
 	case c.PacedRate <= 0:
 		return nil, usageErrorf("--paced-rate must be positive")
-	case c.Concurrency < 1, c.CoalesceClients < 1, c.CoalesceRounds < 1:
+	case c.Concurrency < 1, c.CoalesceClients < 1:
 		return nil, usageErrorf("concurrency must be at least 1")
+	case c.CoalesceRounds < 1:
+		return nil, usageErrorf("--coalesce-rounds must be at least 1")
 	case c.ZipfObjects < 1, c.ZipfRequests < 1, c.VideoObjects < 1, c.VideoRequests < 1:
 		return nil, usageErrorf("object and request counts must be at least 1")
 	case c.VideoSize < c.VideoRange:

@@ -243,7 +243,7 @@ func pauseGC() (resume func()) {
 	// stall after the hot workload).
 	runtime.GC()
 	gc := debug.SetGCPercent(-1)
-	limit := debug.SetMemoryLimit(pausedGCLimit)
+	limit := debug.SetMemoryLimit(min(debug.SetMemoryLimit(-1), pausedGCLimit)) // a lower GOMEMLIMIT stays
 	return func() {
 		debug.SetGCPercent(gc)
 		debug.SetMemoryLimit(limit)

@@ -30,6 +30,7 @@ type origin struct {
 	gateAt int
 	failAt int
 	short  int
+	tag    string // Meta.Tag of what it answers
 
 	fetches, ranges atomic.Int64
 }
@@ -53,7 +54,7 @@ func (o *origin) meta(k Key) (Meta, []byte, *body, error) {
 		return Meta{}, nil, nil, fs.ErrNotExist
 	}
 	m := Meta{Size: int64(len(data)), ETag: o.etags[k], ContentType: "application/octet-stream",
-		Header: map[string]string{"X-Amz-Meta-K": k.Object}}
+		Header: map[string]string{"X-Amz-Meta-K": k.Object}, Tag: o.tag}
 	return m, data, &body{gate: o.gate, gateAt: o.gateAt, failAt: o.failAt, short: o.short}, nil
 }
 

@@ -476,3 +476,47 @@ func TestScrub(t *testing.T) {
 		t.Fatal("entry without a file kept")
 	}
 }
+
+// TestTaggedEntriesSurviveRestart: entries stored with a Tag, whole and in
+// slices, are kept by a restart with their tag (a tagged record is the
+// second meta format).
+func TestTaggedEntriesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{MaxBytes: 1 << 20, Admission: AdmitAll, SliceSize: 4 << 10, SliceThreshold: 8 << 10}
+	c := openTest(t, dir, opts)
+	done := fillDone(c)
+	o := newOrigin()
+	o.tag = "sse-c:t1"
+	whole, sliced := Key{"b", "whole"}, Key{"b", "sliced"}
+	o.put(whole, pattern(1, 5<<10))
+	o.put(sliced, pattern(2, 20<<10))
+	for _, k := range []Key{whole, sliced} {
+		get(t, c, k, o)
+		<-done
+	}
+	c.Close()
+
+	c = openTest(t, dir, opts)
+	before := o.fetches.Load() + o.ranges.Load()
+	for i, k := range []Key{whole, sliced} {
+		r, st, err := c.Get(context.Background(), k, o, GetOptions{})
+		if err != nil || st != Hit {
+			t.Fatalf("Get(%v) after restart = %v, %v; want HIT", k, st, err)
+		}
+		if tag := r.Meta().Tag; tag != "sse-c:t1" {
+			t.Errorf("%v: tag after restart %q, want sse-c:t1", k, tag)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, k.Object, got, pattern(i+1, []int{5 << 10, 20 << 10}[i]))
+	}
+	if m, ok := c.Stat(whole); !ok || m.Tag != "sse-c:t1" {
+		t.Errorf("Stat after restart = %+v, %v", m, ok)
+	}
+	if n := o.fetches.Load() + o.ranges.Load(); n != before {
+		t.Errorf("%d fetches after restart, want 0", n-before)
+	}
+}

@@ -55,6 +55,12 @@ func encodeMeta(m *Meta) []byte {
 	return b
 }
 
+// knownMetaFormat reports whether b starts like a record this version
+// reads; the rest is checked when the entry is first decoded.
+func knownMetaFormat(b []byte) bool {
+	return len(b) >= metaFixedLen && (b[0] == metaVersion || b[0] == metaVersionTag)
+}
+
 // withStoredAt returns a copy of the encoded meta b with StoredAt set to t.
 func withStoredAt(b []byte, t time.Time) []byte {
 	c := append([]byte(nil), b...)
@@ -72,7 +78,7 @@ func metaSize(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b[9:])) 
 
 // decodeMeta decodes b into m. The strings alias b.
 func decodeMeta(b []byte, m *Meta) error {
-	if len(b) < metaFixedLen || b[0] != metaVersion && b[0] != metaVersionTag {
+	if !knownMetaFormat(b) {
 		return errBadMeta
 	}
 	m.StoredAt = fromUnixNano(int64(binary.LittleEndian.Uint64(b[1:])))

@@ -263,6 +263,9 @@ func (r *Reader) sendFill(rf io.ReaderFrom, i int, abs int64) (int64, bool, erro
 	pt.fpos += m
 	if abs+m >= pt.end {
 		pt.fl.passed(pt.cur)
+		// A long sliced read would otherwise hold a descriptor per slice.
+		pt.file.Close()
+		pt.file, pt.fseg = nil, nil
 	}
 	if err == nil && m < want {
 		err = fmt.Errorf("cache: read fill: %w", io.ErrUnexpectedEOF)

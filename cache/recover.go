@@ -19,7 +19,7 @@ func (c *Cache) load() error {
 	var all []*entry
 	var cur *bucket
 	err := c.j.Load(func(r *indexdb.Raw) bool {
-		if len(r.Meta) < metaFixedLen || r.Meta[0] != metaVersion {
+		if !knownMetaFormat(r.Meta) {
 			return false
 		}
 		if cur == nil || cur.name != string(r.Bucket) {

@@ -65,6 +65,13 @@ func sseCTag(c upstream.SSEC) (string, bool) {
 	return "sse-c:" + hex.EncodeToString(h.Sum(nil)), true
 }
 
+// refusedByUpstream reports an upstream 400 or 403: what S3 answers a
+// request with the wrong SSE-C key, or without one.
+func refusedByUpstream(err error) bool {
+	var ae *upstream.APIError
+	return errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusForbidden)
+}
+
 // servesTag reports whether a cache entry with tag may answer rq: a plain
 // entry a plain request, an SSE-C entry only a request with its key.
 func servesTag(rq *request, tag string) bool {
@@ -191,7 +198,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 			// A suffix needs the size; without a stored entry, the
 			// upstream answers it.
 			m, ok := c.Stat(k)
-			if !ok {
+			if !ok || !servesTag(rq, m.Tag) {
 				return errNotCached
 			}
 			if off, n, err = br.resolve(m.Size); err != nil {
@@ -203,9 +210,10 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		rd, st, err = c.Get(r.Context(), k, o, opts)
 	}
 	if err != nil {
-		if rq.cacheTag != "" {
-			// The fill may have been another key's: let the provider
-			// answer this one.
+		if rule.SSEC && refusedByUpstream(err) {
+			// The fill may have been started by a request with another
+			// SSE-C key, or none: its refusal is not this request's
+			// answer. The provider gives this one its own.
 			return errNotCached
 		}
 		return err

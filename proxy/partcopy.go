@@ -33,7 +33,7 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 	if !ok {
 		return fmt.Errorf("proxy: copy source: upstream %q not configured", srcB.Upstream)
 	}
-	get, cond, err := copySourceOptions(r.Header)
+	get, cond, br, err := copySourceOptions(r.Header)
 	if err != nil {
 		return err
 	}
@@ -52,8 +52,17 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 		return errPrecondition
 	}
 	size := obj.Size
-	if obj.Range != nil {
-		size = obj.Range.End - obj.Range.Start + 1
+	if br.first >= 0 {
+		// Exactly the range asked for: S3 refuses a range past the end
+		// of the source, which a provider may clamp, or ignore.
+		rg := obj.Range
+		if rg == nil || rg.Start != br.first || rg.End != br.last {
+			if obj.Size >= 0 && br.last >= obj.Size {
+				return errInvalidArgument.withMessage("Range specified is not valid for source object of size: %d", obj.Size)
+			}
+			return errServiceUnavailable.withMessage("The upstream did not answer the copy source range; retry.")
+		}
+		size = br.last - br.first + 1
 	}
 	if size < 0 {
 		return errServiceUnavailable.withMessage("The upstream did not say the copy source's length; retry.")
@@ -80,8 +89,8 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 
 // copySourceOptions reads the x-amz-copy-source-* headers of a part copy:
 // range, preconditions (malformed dates are ignored, as for GET) and the
-// source's SSE-C key.
-func copySourceOptions(h http.Header) (upstream.GetOptions, conditions, error) {
+// source's SSE-C key. The range is first = -1 when there is none.
+func copySourceOptions(h http.Header) (upstream.GetOptions, conditions, byteRange, error) {
 	cond := conditions{
 		ifMatch:           h.Get("X-Amz-Copy-Source-If-Match"),
 		ifNoneMatch:       h.Get("X-Amz-Copy-Source-If-None-Match"),
@@ -93,14 +102,16 @@ func copySourceOptions(h http.Header) (upstream.GetOptions, conditions, error) {
 		IfModifiedSince: cond.ifModifiedSince, IfUnmodifiedSince: cond.ifUnmodifiedSince,
 		SSEC: sseC(h, true),
 	}
+	br := byteRange{first: -1, last: -1}
 	if v := h.Get("X-Amz-Copy-Source-Range"); v != "" {
-		br, ok := parseRange(v)
+		var ok bool
+		br, ok = parseRange(v)
 		if !ok || br.first < 0 || br.last < 0 {
-			return o, cond, errInvalidArgument.withMessage("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+			return o, cond, br, errInvalidArgument.withMessage("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
 		}
 		o.Range = fmt.Sprintf("bytes=%d-%d", br.first, br.last)
 	}
-	return o, cond, nil
+	return o, cond, br, nil
 }
 
 // spoolFrom copies exactly size bytes of body into a spool file: a source

@@ -29,7 +29,7 @@ func FuzzCopySource(f *testing.F) {
 		}
 		h := http.Header{}
 		h.Set("X-Amz-Copy-Source-Range", rng)
-		o, _, err := copySourceOptions(h)
+		o, _, _, err := copySourceOptions(h)
 		if err != nil || rng == "" {
 			return
 		}

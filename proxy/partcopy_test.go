@@ -58,6 +58,7 @@ func TestUploadPartCopy(t *testing.T) {
 		{"suffix range", "media/src/a", "bytes=-5", nil, "InvalidArgument"},
 		{"reversed range", "media/src/a", "bytes=9-5", nil, "InvalidArgument"},
 		{"range past the end", "media/src/a", "bytes=99999999-100000000", nil, "InvalidRange"},
+		{"range ending past the end", "media/src/a", "bytes=0-99999999", nil, "InvalidArgument"},
 		{"missing source", "media/src/none", "", nil, "NoSuchKey"},
 		{"unknown bucket", "nope/src/a", "", nil, "NoSuchBucket"},
 		{"no bucket", "src", "", nil, "InvalidArgument"},

@@ -120,7 +120,9 @@ func (sp *spool) Write(p []byte) (int, error) {
 // toMemory moves the spool into memory after the disk failed with cause,
 // if the body fits what is left of Config.MemorySpool.
 func (sp *spool) toMemory(cause error) bool {
-	if !sp.s.reserveMemorySpool(sp.want) {
+	// Past want, the body is too long anyway (its last byte is read only
+	// to find that out).
+	if sp.n > sp.want || !sp.s.reserveMemorySpool(sp.want) {
 		return false
 	}
 	sp.held = sp.want

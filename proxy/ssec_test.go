@@ -43,7 +43,14 @@ func TestSSECCaching(t *testing.T) {
 		d := firstByte
 		mu.Unlock()
 		time.Sleep(d)
-		if !strings.Contains(r.URL.Path, "/enc/") || r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return upstreamtest.Fault{}
+		}
+		if strings.Contains(r.URL.Path, "/plain/") && r.Header.Get(keyHeader) != "" {
+			// S3 refuses SSE-C parameters for an object stored without.
+			return upstreamtest.Fault{Kind: upstreamtest.FaultStatus, Status: 400, Code: "InvalidRequest"}
+		}
+		if !strings.Contains(r.URL.Path, "/enc/") {
 			return upstreamtest.Fault{}
 		}
 		switch r.Header.Get(keyHeader) {
@@ -143,6 +150,13 @@ func TestSSECCaching(t *testing.T) {
 	wg.Go(func() { expect("cold GET with key A", "enc/c", keyA, 200, data, "MISS") })
 	time.Sleep(50 * time.Millisecond)
 	expect("GET with key B during key A's fill", "enc/c", keyB, 403, nil, "")
+	wg.Wait()
+	// Nor does a fill that a request with a key started, and that the
+	// upstream refused, fail the plain requests that joined it.
+	e.up.PutObject(upstreamBucket, "hs1/plain/d", data)
+	wg.Go(func() { expect("GET of a plain object with key B", "plain/d", keyB, 400, nil, "") })
+	time.Sleep(50 * time.Millisecond)
+	expect("plain GET during key B's refused fill", "plain/d", nil, 200, data, "")
 	wg.Wait()
 	mu.Lock()
 	firstByte = 0

@@ -265,8 +265,7 @@ func (t *diskTemp) Close() error { return t.f.Close() }
 
 // Reopen opens the file again, by its descriptor rather than its name (which
 // Commit changes), with a file offset of its own: sendfile moves the offset,
-// and t's descriptor is shared by every reader of the fill. The caller must
-// keep t open meanwhile.
+// and t's descriptor is shared by every reader of the fill.
 func (t *diskTemp) Reopen() (*os.File, error) {
 	if runtime.GOOS != "linux" {
 		return nil, errors.ErrUnsupported
@@ -275,11 +274,14 @@ func (t *diskTemp) Reopen() (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	var fd uintptr
-	if err := sc.Control(func(v uintptr) { fd = v }); err != nil {
-		return nil, err
+	var f *os.File
+	cerr := sc.Control(func(fd uintptr) { // t stays open for the call
+		f, err = os.Open("/proc/self/fd/" + strconv.FormatUint(uint64(fd), 10))
+	})
+	if cerr != nil {
+		return nil, cerr
 	}
-	return os.Open("/proc/self/fd/" + strconv.FormatUint(uint64(fd), 10))
+	return f, err
 }
 
 // mkdirSync creates dir and its missing parents and fsyncs each parent whose
