@@ -188,9 +188,10 @@ func (sp *spool) Close() error {
 	return nil
 }
 
-// spoolBody reads the whole verified payload of a write into a temporary file
-// under SpoolDir. Nothing reaches the upstream unless this returns without
-// error; on any error the file is removed.
+// spoolBody reads the whole verified payload of a write into a spool (a
+// temporary file under SpoolDir, or memory when the disk cannot take it).
+// Nothing reaches the upstream unless this returns without error; on any
+// error the spool is removed.
 func (s *Server) spoolBody(w http.ResponseWriter, r *http.Request, rq *request) (*spool, error) {
 	want, err := s.declaredLength(r, rq)
 	if err != nil {
