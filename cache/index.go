@@ -2,6 +2,7 @@ package cache
 
 import (
 	"encoding/binary"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -215,7 +216,9 @@ func (c *Cache) unpinLocked(ct *content) *content {
 // unlink removes the files of contents that maybeUnlinkLocked returned.
 // It must be called without c.mu.
 func (c *Cache) unlink(cts []*content) {
-	if len(cts) == 0 {
+	// Every reader's Close passes its contents' unpin results, nearly
+	// always all nil: that must not take c.mu again.
+	if !slices.ContainsFunc(cts, func(ct *content) bool { return ct != nil }) {
 		return
 	}
 	c.mu.Lock()
