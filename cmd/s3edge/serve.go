@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/s3edge/s3edge/cmd/s3edge/internal/config"
+	"github.com/s3edge/s3edge/cmd/s3edge/internal/heapfloor"
 	"github.com/s3edge/s3edge/policy"
 	"github.com/s3edge/s3edge/proxy"
 )
@@ -39,6 +40,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		return err
 	}
 	defer stopProfile()
+	defer heapfloor.Start(uint64(cfg.Limits.GCHeapFloor)).Stop()
 	log.Info("s3edge starting", "version", versionString(), "config", cmp.Or(cfg.Source(), "(none: embedded demo)"),
 		"data_dir", cfg.DataDir)
 

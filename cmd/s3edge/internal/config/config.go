@@ -86,6 +86,9 @@ type Limits struct {
 	// MemorySpool is how many bytes of uploads may wait in memory while
 	// the spool directory cannot take them (0: none).
 	MemorySpool Size `yaml:"memory_spool"`
+	// GCHeapFloor is the heap size below which the garbage collector does
+	// not run (0: Go's own pacing).
+	GCHeapFloor Size `yaml:"gc_heap_floor"`
 }
 
 // Upstream types.
@@ -197,6 +200,7 @@ func Default() *Config {
 			IdleTimeout:       Duration(120 * time.Second),
 			ShutdownTimeout:   Duration(30 * time.Second),
 			MemorySpool:       64 << 20,
+			GCHeapFloor:       64 << 20,
 		},
 		Cache: Cache{MaxSize: 10 << 30, MinFreeDisk: 1 << 30, MaxObjectSize: 1 << 30, SliceSize: 4 << 20, Admission: "tinylfu"},
 		lines: map[string]int{},

@@ -50,7 +50,7 @@ func TestParseErrors(t *testing.T) {
 		{"misspelt key in a list", strings.Replace(valid, "{bucket: media,", "{buckte: media,", 1), validEnv,
 			[]string{`line 13: credentials[0].grants[0].buckte: unknown key "buckte" (did you mean "bucket"?)`}},
 		{"unrelated key lists the valid ones", "limits: {color: red}\n", nil,
-			[]string{`limits.color: unknown key "color" (valid keys: idle_timeout, max_header_bytes, max_object_size, memory_spool, read_header_timeout, shutdown_timeout, stall_timeout)`}},
+			[]string{`limits.color: unknown key "color" (valid keys: gc_heap_floor, idle_timeout, max_header_bytes, max_object_size, memory_spool, read_header_timeout, shutdown_timeout, stall_timeout)`}},
 		{"every error is reported", "listn: x\nregoin: y\n", nil,
 			[]string{`line 1: listn`, `line 2: regoin`}},
 		{"unset variable", valid, env("B2_SECRET", "x"),
