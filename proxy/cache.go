@@ -255,7 +255,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		// coalescing is for (-3 ms at the median of a 50-client burst).
 		runtime.Gosched()
 	}
-	defer func() { s.metrics.bytesOut.WithLabelValues(rq.bucket, source).Add(float64(rq.bytesOut)) }()
+	defer func() { s.metrics.bytesOut.get(rq.bucket, source).Add(float64(rq.bytesOut)) }()
 	switch {
 	case source == "upstream" && (n < 0 || n <= smallBody):
 		return s.copyOut(w, rd, n)

@@ -121,7 +121,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 	w.WriteHeader(status)
 	err = s.copyOut(w, obj.Body, n)
-	s.metrics.bytesOut.WithLabelValues(rq.bucket, "upstream").Add(float64(rq.bytesOut))
+	s.metrics.bytesOut.get(rq.bucket, "upstream").Add(float64(rq.bytesOut))
 	return err
 }
 
