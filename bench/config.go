@@ -21,6 +21,7 @@ type Config struct {
 	explicit bool
 
 	Out        string  // report directory; "" prints only
+	Repeat     int     // plays of each workload, participants in alternating order
 	S3edgeBin  string  // "" = this executable
 	PricePerGB float64 // egress price for the cost column
 	Seed       uint64
@@ -65,7 +66,7 @@ type Config struct {
 func defaultConfig() *Config {
 	return &Config{
 		Workloads: workloadNames, Participants: participantNames,
-		PricePerGB: 0.01, Seed: 1,
+		PricePerGB: 0.01, Seed: 1, Repeat: 1,
 		FirstByte:   50 * time.Millisecond,
 		Concurrency: 32, Duration: 4 * time.Second, TraceTimeout: 150 * time.Second,
 		HotSizes:   []int64{4 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20},
@@ -125,6 +126,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 	participants := fs.String("participants", "", "comma-separated participants: "+strings.Join(participantNames, ", ")+
 		"\n(default: all; nginx and varnish are skipped when not installed, an error when named here)")
 	fs.BoolVar(&c.Quick, "quick", false, "scaled-down suite (under 2 minutes)")
+	fs.IntVar(&c.Repeat, "repeat", 1, "play each workload this many times, participants in forward then reverse order;\nthe targets are medians over the plays (a shared machine drifts between participants)")
 	fs.StringVar(&c.Out, "out", "", "write report.md, report.json and SVG charts into this directory")
 	fs.StringVar(&c.S3edgeBin, "s3edge", "", "s3edge binary to benchmark (default: this executable)")
 	fs.Float64Var(&c.PricePerGB, "price", c.PricePerGB, "egress price in $/GB for the cost column (B2-like 0.01, AWS 0.09)")
@@ -205,6 +207,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*Config, error) {
 		}
 	}
 	switch {
+	case c.Repeat < 1 || c.Repeat > 20:
+		return nil, usageErrorf("--repeat must be in [1, 20]")
 	case c.PacedRate <= 0:
 		return nil, usageErrorf("--paced-rate must be positive")
 	case c.Concurrency < 1, c.CoalesceClients < 1:

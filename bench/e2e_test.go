@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -123,6 +124,55 @@ func TestEndToEndQuickHot(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "## hot/64KiB") {
 		t.Errorf("stdout lacks the tables:\n%s", stdout)
+	}
+}
+
+// TestRepeatPlaysFreshInstancesInAlternatingOrder: with --repeat, each play
+// starts every participant afresh (a cold key is cold again: the upstream
+// sees its GET in every play), participants alternate their order, and the
+// targets are taken over the plays.
+func TestRepeatPlaysFreshInstancesInAlternatingOrder(t *testing.T) {
+	bin := buildS3edge(t)
+	out, work := t.TempDir(), t.TempDir()
+	cfg, err := parseRunFlags([]string{"--workloads", "coalesce", "--coalesce-rounds", "2", "--coalesce-clients", "4",
+		"--coalesce-size", "64KiB", "--first-byte", "5ms", "--repeat", "2", "--participants", "direct,s3edge",
+		"--s3edge", bin, "--out", out, "--work-dir", work, "--keep"}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, stdout := runReport(t, cfg)
+	var order []string
+	for _, r := range rep.Results {
+		order = append(order, fmt.Sprintf("%s/%d", r.Participant, r.Run))
+		if r.Status != statusOK || r.Errors != 0 {
+			t.Errorf("%s play %d: status %s, %d errors: %s", r.Participant, r.Run, r.Status, r.Errors, r.Note)
+		}
+		if r.Participant == "s3edge" && r.UpstreamGets != 2 {
+			t.Errorf("s3edge play %d: %d upstream GETs for 2 cold keys, want 2 (a cache left from another play?)", r.Run, r.UpstreamGets)
+		}
+	}
+	// A play's cache could outlive it: entries stored in the first would be
+	// hits in the second, if its fills commit before the stop.
+	if dirs, _ := filepath.Glob(filepath.Join(work, "s3edge-bench-*", "coalesce", "run*", "s3edge", "data")); len(dirs) != 2 {
+		t.Errorf("s3edge data directories %q, want one per play", dirs)
+	}
+	if got, want := strings.Join(order, " "), "direct/1 s3edge/1 s3edge/2 direct/2"; got != want {
+		t.Errorf("plays ran %s, want %s", got, want)
+	}
+	found := false
+	for _, tg := range rep.Targets {
+		if tg.Name == "coalesce/64KiB: upstream GETs per cold key" {
+			found = true
+			if tg.Runs != 2 || !tg.Met {
+				t.Errorf("%s: %d plays, met %v", tg.Name, tg.Runs, tg.Met)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no coalesce target in %+v", rep.Targets)
+	}
+	if !strings.Contains(stdout, "| s3edge, play 2 |") || !strings.Contains(stdout, "(median of 2 plays)") {
+		t.Errorf("report does not show the plays:\n%s", stdout)
 	}
 }
 

@@ -88,7 +88,7 @@ func runSuite(ctx context.Context, cfg *Config, cmdline string, stdout, stderr i
 	m.SignNs, m.SignAllocs = signCost(20000)
 
 	rep := &Report{Machine: m, Settings: Settings{
-		Quick: cfg.Quick, FirstByteMs: ms(cfg.FirstByte), JitterMs: ms(cfg.Jitter), BytesPerSec: cfg.BytesPerSec,
+		Quick: cfg.Quick, Repeat: cfg.Repeat, FirstByteMs: ms(cfg.FirstByte), JitterMs: ms(cfg.Jitter), BytesPerSec: cfg.BytesPerSec,
 		PricePerGB: cfg.PricePerGB, Seed: cfg.Seed,
 		Percentiles:     "Percentiles are exact (every latency kept and sorted, nearest rank)",
 		LatencyExcludes: "Latency runs from sending the signed request to the last body byte; TTFB to the first response byte",

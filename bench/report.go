@@ -2,12 +2,14 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -26,6 +28,7 @@ type Report struct {
 // Settings are the knobs that shape every figure.
 type Settings struct {
 	Quick           bool    `json:"quick"`
+	Repeat          int     `json:"repeat"` // plays of each workload
 	FirstByteMs     float64 `json:"upstream_first_byte_ms"`
 	JitterMs        float64 `json:"upstream_jitter_ms"`
 	BytesPerSec     int64   `json:"upstream_bytes_per_sec"`
@@ -52,6 +55,7 @@ type WorkloadInfo struct {
 type Row struct {
 	Workload           string             `json:"workload"`
 	Participant        string             `json:"participant"`
+	Run                int                `json:"run"`    // which play of the workload, from 1 (--repeat)
 	Status             string             `json:"status"` // ok, failed, skipped
 	Note               string             `json:"note"`
 	Concurrency        int                `json:"concurrency"`
@@ -119,6 +123,22 @@ func groups(rows []Row) []string {
 	return names
 }
 
+// phaseRows returns the rows of one phase, by participant (in report
+// order), then play.
+func phaseRows(rows []Row, phase string) []Row {
+	var out []Row
+	for _, r := range rows {
+		if r.Workload == phase {
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Row) int {
+		return cmp.Or(cmp.Compare(slices.Index(participantNames, a.Participant), slices.Index(participantNames, b.Participant)),
+			cmp.Compare(a.Run, b.Run))
+	})
+	return out
+}
+
 // writeMarkdown writes the report as one table per workload phase, with
 // the machine, the settings and the notes.
 func writeMarkdown(w io.Writer, r *Report) error {
@@ -142,22 +162,23 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("| participant | req/s | MB/s | p50 ms | p90 ms | p99 ms | TTFB p50 ms | upstream req | upstream MB | hit | byte hit | LRU byte hit | CPU µs/req | $/M req | errors |\n")
 		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		var notes []string
-		for _, row := range r.Results {
-			if row.Workload != g {
-				continue
+		for _, row := range phaseRows(r.Results, g) {
+			name := row.Participant
+			if r.Settings.Repeat > 1 {
+				name = fmt.Sprintf("%s, play %d", name, row.Run)
 			}
 			if row.Status != statusOK {
-				fmt.Fprintf(&b, "| %s | %s | | | | | | | | | | | | | |\n", row.Participant, row.Status)
-				notes = append(notes, fmt.Sprintf("%s %s: %s", row.Participant, row.Status, strings.TrimSuffix(row.Note, "; ")))
+				fmt.Fprintf(&b, "| %s | %s | | | | | | | | | | | | | |\n", name, row.Status)
+				notes = append(notes, fmt.Sprintf("%s %s: %s", name, row.Status, strings.TrimSuffix(row.Note, "; ")))
 				continue
 			}
 			fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.2f | %.2f | %.2f | %.2f | %d | %.1f | %s | %s | %s | %s | %.3f | %d |\n",
-				row.Participant, row.ReqPerSec, row.MBPerSec, row.P50Ms, row.P90Ms, row.P99Ms, row.TTFBP50Ms,
+				name, row.ReqPerSec, row.MBPerSec, row.P50Ms, row.P90Ms, row.P99Ms, row.TTFBP50Ms,
 				row.UpstreamRequests, float64(row.UpstreamBytes)/1e6,
 				ratioCell(row.HitRatio, row.XCacheHitRatio), ratioCell(row.ByteHitRatio, row.XCacheByteHitRatio),
 				optPct(row.LRUByteHitRatio), optNum(row.ServerCPUUsPerReq), row.EgressUSDPerMReq, row.Errors)
 			if row.Note != "" {
-				notes = append(notes, row.Participant+": "+strings.TrimSuffix(row.Note, "; "))
+				notes = append(notes, name+": "+strings.TrimSuffix(row.Note, "; "))
 			}
 			if len(row.Ops) > 1 {
 				var parts []string
@@ -166,7 +187,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 						parts = append(parts, fmt.Sprintf("%s %d p50 %.2f p99 %.2f ms", op, o.Requests, o.P50Ms, o.P99Ms))
 					}
 				}
-				notes = append(notes, row.Participant+" by operation: "+strings.Join(parts, ", "))
+				notes = append(notes, name+" by operation: "+strings.Join(parts, ", "))
 			}
 		}
 		if len(notes) > 0 {
@@ -230,10 +251,17 @@ func writeFiles(dir string, r *Report) error {
 		_ = os.Remove(f)
 	}
 	files := map[string][]byte{"report.md": md.Bytes(), "report.json": js.Bytes()}
-	for i, g := range groups(r.Results) {
-		files[fmt.Sprintf("latency-%02d-%s.svg", i+1, strings.ReplaceAll(g, "/", "-"))] = latencyCDFSVG(g, r.Results)
+	// The charts draw the first play; report.md and report.json have all.
+	var first []Row
+	for _, row := range r.Results {
+		if row.Run <= 1 {
+			first = append(first, row)
+		}
 	}
-	files["throughput.svg"] = throughputSVG(r.Results)
+	for i, g := range groups(first) {
+		files[fmt.Sprintf("latency-%02d-%s.svg", i+1, strings.ReplaceAll(g, "/", "-"))] = latencyCDFSVG(g, first)
+	}
+	files["throughput.svg"] = throughputSVG(first)
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/s3edge/s3edge/bench/lrusim"
@@ -79,11 +80,35 @@ func (s *suite) runWorkload(ctx context.Context, w *workload) ([]Row, error) {
 	}
 
 	var rows []Row
-	for _, sl := range s.parts {
-		if err := ctx.Err(); err != nil {
-			return rows, err
+	plays := max(s.cfg.Repeat, 1)
+	for run := 1; run <= plays; run++ {
+		// Forward, then reverse (A B, B A, ...): a machine that drifts
+		// during the run weighs on every participant alike.
+		order := slices.Clone(s.parts)
+		if run%2 == 0 {
+			slices.Reverse(order)
 		}
-		rows = append(rows, s.play(ctx, sl, e, up, w)...)
+		pe := e
+		if plays > 1 {
+			// Each play starts from empty caches.
+			pe = &env{cfg: e.cfg, dir: filepath.Join(e.dir, fmt.Sprintf("run%d", run)), upURL: e.upURL, static: e.static}
+			if err := os.MkdirAll(pe.dir, 0o755); err != nil {
+				return rows, err
+			}
+		}
+		for _, sl := range order {
+			if err := ctx.Err(); err != nil {
+				return rows, err
+			}
+			played := s.play(ctx, sl, pe, up, w)
+			for i := range played {
+				played[i].Run = run
+			}
+			rows = append(rows, played...)
+		}
+		if plays > 1 && !s.cfg.Keep {
+			os.RemoveAll(pe.dir)
+		}
 	}
 	return rows, nil
 }
