@@ -382,6 +382,7 @@ func TestHitsOnOneConnectionDoNotStall(t *testing.T) {
 type fileConnListener struct {
 	net.Listener
 	fileBytes, writeBytes *atomic.Int64
+	fileCalls             *atomic.Int64 // ReadFrom calls with a file; may be nil
 }
 
 func (l fileConnListener) Accept() (net.Conn, error) {
@@ -389,7 +390,7 @@ func (l fileConnListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fileConn{c.(*net.TCPConn), l.fileBytes, l.writeBytes}, nil
+	return fileConn{c.(*net.TCPConn), l.fileBytes, l.writeBytes, l.fileCalls}, nil
 }
 
 // fileConn counts the bytes net/http hands it as a file (the sendfile path:
@@ -398,6 +399,7 @@ func (l fileConnListener) Accept() (net.Conn, error) {
 type fileConn struct {
 	*net.TCPConn
 	fileBytes, writeBytes *atomic.Int64
+	fileCalls             *atomic.Int64
 }
 
 func (c fileConn) Write(p []byte) (int, error) {
@@ -416,7 +418,40 @@ func (c fileConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	n, err := c.TCPConn.ReadFrom(r)
 	c.fileBytes.Add(n)
+	if c.fileCalls != nil {
+		c.fileCalls.Add(1)
+	}
 	return n, err
+}
+
+// TestHitSendfileCallsBySize: a hit of up to 256 KiB goes out in 64 KiB
+// sendfile calls, which cost the kernel half as much as one call; a larger
+// one in a single call.
+func TestHitSendfileCallsBySize(t *testing.T) {
+	var fileBytes, writeBytes, calls atomic.Int64
+	e := newEnv(t, envOptions{
+		cache:    &cache.Options{MaxBytes: 64 << 20, SliceSize: 4 << 20},
+		listener: func(l net.Listener) net.Listener { return fileConnListener{l, &fileBytes, &writeBytes, &calls} },
+	})
+	for _, c := range []struct {
+		size  int
+		calls int64
+	}{{100 << 10, 2}, {256 << 10, 4}, {256<<10 + 1, 1}, {1 << 20, 1}} {
+		key := fmt.Sprintf("obj-%d", c.size)
+		data := randomBytes(c.size, uint64(c.size))
+		e.up.PutObject(upstreamBucket, "hs1/"+key, data)
+		e.get(key, nil)
+		e.settled(key, c.size)
+		fileBytes.Store(0)
+		calls.Store(0)
+		res, body, err := e.get(key, nil)
+		if err != nil || res.StatusCode != 200 || !bytes.Equal(body, data) || res.Header.Get("X-Cache") != "HIT" {
+			t.Fatalf("%d bytes: %v, status %d, X-Cache %q, %d bytes back", c.size, err, res.StatusCode, res.Header.Get("X-Cache"), len(body))
+		}
+		if fileBytes.Load() != int64(c.size) || calls.Load() != c.calls {
+			t.Errorf("%d bytes: %d sent as a file in %d calls, want all in %d", c.size, fileBytes.Load(), calls.Load(), c.calls)
+		}
+	}
 }
 
 // TestMissesGoThroughSendfile: clients of an object that is still arriving
@@ -429,7 +464,7 @@ func TestMissesGoThroughSendfile(t *testing.T) {
 	e := newEnv(t, envOptions{
 		shape:    upstreamtest.Shape{BytesPerSec: 16 << 20},
 		cache:    &cache.Options{MaxBytes: 256 << 20, SliceSize: 1 << 20, MaxObjectSize: 7 << 20},
-		listener: func(l net.Listener) net.Listener { return fileConnListener{l, &fileBytes, &writeBytes} },
+		listener: func(l net.Listener) net.Listener { return fileConnListener{l, &fileBytes, &writeBytes, nil} },
 	})
 	whole := randomBytes(3<<20, 31)  // stored whole
 	sliced := randomBytes(6<<20, 32) // above the slice threshold: stored in 1 MiB slices
@@ -483,7 +518,7 @@ func TestHitsGoThroughSendfile(t *testing.T) {
 	var fileBytes, writeBytes atomic.Int64
 	e := newEnv(t, envOptions{
 		cache:    &cache.Options{MaxBytes: 256 << 20, SliceSize: 1 << 20},
-		listener: func(l net.Listener) net.Listener { return fileConnListener{l, &fileBytes, &writeBytes} },
+		listener: func(l net.Listener) net.Listener { return fileConnListener{l, &fileBytes, &writeBytes, nil} },
 	})
 	whole := randomBytes(3<<20, 21)  // stored whole
 	sliced := randomBytes(6<<20, 22) // above the slice threshold: stored in 1 MiB slices
