@@ -206,6 +206,8 @@ func TestBadInput(t *testing.T) {
 		{"--coalesce-size", "0"},
 		{"--coalesce-size", "big"},
 		{"--coalesce-rounds", "-1"},
+		{"--repeat", "0"},
+		{"--repeat", "21"},
 		{"upstream", "--fail", "sometimes"},
 	} {
 		err := Main(t.Context(), args, &bytes.Buffer{}, &bytes.Buffer{})

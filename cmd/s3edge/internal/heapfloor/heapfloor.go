@@ -37,8 +37,9 @@ var names = []string{"/gc/heap/live:bytes", "/gc/scan/stack:bytes", "/gc/scan/gl
 // Start sets a heap floor of size bytes until Stop. It returns nil, and sets
 // nothing, when size is 0 or garbage collection is off (GOGC=off).
 func Start(size uint64) *Floor {
-	base := debug.SetGCPercent(100)
-	debug.SetGCPercent(base)
+	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(gogc)
+	base := int(int64(gogc[0].Value.Uint64())) // GOGC=off reads as -1
 	if size == 0 || base < 0 {
 		return nil
 	}
