@@ -14,7 +14,7 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, rq *reques
 	if err := s.authorize(rq, rq.key, policy.Delete); err != nil {
 		return err
 	}
-	if r.URL.Query().Has("versionId") {
+	if rq.query.Has("versionId") {
 		// Dropping the version would delete something else than asked.
 		return errNotImplemented.withMessage("s3edge does not delete object versions.")
 	}

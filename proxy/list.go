@@ -34,7 +34,7 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
+	q := rq.query
 	v2 := rq.op == "ListObjectsV2"
 	prefix, delim := q.Get("prefix"), q.Get("delimiter")
 	maxKeys, err := parseMaxKeys(q.Get("max-keys"))

@@ -98,7 +98,7 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, rq *r
 	if err := s.authorize(rq, rq.key, policy.Write); err != nil {
 		return err
 	}
-	id, err := uploadID(r.URL.Query())
+	id, err := uploadID(rq.query)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (s *Server) abortMultipart(w http.ResponseWriter, r *http.Request, rq *requ
 	if err := s.authorize(rq, rq.key, policy.Write); err != nil {
 		return err
 	}
-	id, err := uploadID(r.URL.Query())
+	id, err := uploadID(rq.query)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (s *Server) listParts(w http.ResponseWriter, r *http.Request, rq *request) 
 			return err
 		}
 	}
-	q := r.URL.Query()
+	q := rq.query
 	id, err := uploadID(q)
 	if err != nil {
 		return err
@@ -216,7 +216,7 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
+	q := rq.query
 	maxUploads, err := parseMaxKeys(q.Get("max-uploads"))
 	if err != nil {
 		return err

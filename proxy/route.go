@@ -223,3 +223,27 @@ func firstQueryKey(q url.Values) string {
 	}
 	return ""
 }
+
+// requestQuery parses a raw query for the handlers: everything but the
+// presigned URL's signature parameters (X-Amz-Credential, X-Amz-Signature
+// and the rest), which only the verifier reads, from the raw query. A
+// presigned GET carries six of them; decoding them into a map no handler
+// reads cost 4% of a 4 KiB hit.
+func requestQuery(raw string) url.Values {
+	if !strings.Contains(raw, "X-Amz-") {
+		q, _ := url.ParseQuery(raw) // a malformed pair is dropped, as URL.Query does
+		return q
+	}
+	var b strings.Builder
+	for seg := range strings.SplitSeq(raw, "&") {
+		if seg == "" || strings.HasPrefix(seg, "X-Amz-") {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(seg)
+	}
+	q, _ := url.ParseQuery(b.String())
+	return q
+}

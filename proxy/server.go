@@ -240,7 +240,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request) erro
 	if headerSize(r) > s.cfg.MaxHeaderBytes {
 		return errHeaderTooLarge
 	}
-	rq.query = r.URL.Query()
+	rq.query = requestQuery(r.URL.RawQuery)
 	rt, err := parseRoute(r, rq.query, s.cfg.BaseDomains)
 	if err != nil {
 		return err
