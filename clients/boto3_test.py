@@ -552,6 +552,59 @@ class Operations(Case):
         self.assertIn(b"<Code>SignatureDoesNotMatch</Code>", body)
 
 
+class SignatureV2(Case):
+    """boto3's generate_presigned_url signs with Signature V2 by default
+    against a custom endpoint; signature_version="s3" signs every request
+    so."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = module_client()
+        cls.default = boto3.client("s3", endpoint_url=ENDPOINT, region_name=REGION)
+        cls.v2 = boto3.client("s3", endpoint_url=ENDPOINT, region_name=REGION,
+                              config=botocore.config.Config(signature_version="s3"))
+
+    def test_default_presigned_get_is_v2(self):
+        key = f"remote_content/example.org/ab/cd/{media_id()} +ü"
+        self.c.put_object(Bucket=BUCKET, Key=key, Body=SMALL)
+        url = self.default.generate_presigned_url(
+            "get_object", ExpiresIn=300,
+            Params={"Bucket": BUCKET, "Key": key, "ResponseContentType": "image/png",
+                    "ResponseContentDisposition": 'inline; filename="a b.png"'})
+        self.assertIn("AWSAccessKeyId=", url)
+        with urllib.request.urlopen(url, context=ssl_context(), timeout=60) as r:
+            self.assertEqual(r.status, 200)
+            self.assertBytesEqual(r.read(), SMALL)
+            self.assertEqual(r.headers["Content-Type"], "image/png")
+            self.assertEqual(r.headers["Content-Disposition"], 'inline; filename="a b.png"')
+
+    def test_v2_presigned_put_and_tamper(self):
+        key = local_content_key()
+        # V2 signs the Content-Type, which fetch sends.
+        url = self.default.generate_presigned_url(
+            "put_object", ExpiresIn=300,
+            Params={"Bucket": BUCKET, "Key": key, "ContentType": "application/octet-stream"})
+        status, _ = fetch(url, method="PUT", data=SMALL)
+        self.assertEqual(status, 200)
+        self.assertBytesEqual(self.c.get_object(Bucket=BUCKET, Key=key)["Body"].read(), SMALL)
+        other = url.replace(key, key + "x")
+        status, body = fetch(other, method="PUT", data=b"evil")
+        self.assertEqual(status, 403, body[:500])
+        self.assertIn(b"<Code>SignatureDoesNotMatch</Code>", body)
+        self.assertClientError(lambda: self.c.head_object(Bucket=BUCKET, Key=key + "x"), "404", 404)
+
+    def test_v2_signed_requests(self):
+        key = local_content_key()
+        self.v2.put_object(Bucket=BUCKET, Key=key, Body=SMALL, ContentType="image/jpeg", Metadata={"a": "b"})
+        got = self.v2.get_object(Bucket=BUCKET, Key=key, Range="bytes=1-4")
+        self.assertBytesEqual(got["Body"].read(), SMALL[1:5])
+        self.assertEqual(self.v2.head_object(Bucket=BUCKET, Key=key)["Metadata"], {"a": "b"})
+        keys = [o["Key"] for o in self.v2.list_objects(Bucket=BUCKET, Prefix=key)["Contents"]]
+        self.assertEqual(keys, [key])
+        self.v2.delete_object(Bucket=BUCKET, Key=key)
+        self.assertClientError(lambda: self.c.head_object(Bucket=BUCKET, Key=key), "404", 404)
+
+
 class Restricted(Case):
     """A credential that may only read and list under one prefix."""
 

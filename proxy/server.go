@@ -131,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	s.verifier = &sigv4.Verifier{
 		Secret: func(id string) (string, error) { return cfg.Policy().Secret(id) },
 		Now:    cfg.Now,
+		HostBucket: func(host string) (string, bool) {
+			return hostBucket(host, cfg.BaseDomains)
+		},
 	}
 	return s, nil
 }

@@ -26,8 +26,9 @@ var (
 	// AuthorizationQueryParametersError, InvalidArgument).
 	ErrMalformedAuth = errors.New("sigv4: malformed authentication")
 	// ErrUnsupported: a recognised scheme this package does not implement:
-	// Signature Version 2 and SigV4a (ECDSA), in the header, the query or
-	// the payload mode (NotImplemented / InvalidRequest).
+	// SigV4a (ECDSA), in the header, the query or the payload mode, and
+	// aws-chunked payloads under Signature Version 2 (NotImplemented /
+	// InvalidRequest).
 	ErrUnsupported = errors.New("sigv4: unsupported signature scheme")
 	// ErrSignatureMismatch: the signature is well formed but wrong
 	// (SignatureDoesNotMatch). The error is a *SignatureError.

@@ -13,6 +13,10 @@
 //   - presigned URLs (X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date,
 //     X-Amz-Expires, X-Amz-SignedHeaders, X-Amz-Signature in the query).
 //
+// and the two of Signature Version 2, which boto3, the aws CLI v1 and
+// s3cmd still presign with ("Authorization: AWS AKID:sig", and
+// AWSAccessKeyId, Expires, Signature in the query; see sigv2.go).
+//
 // It rebuilds the canonical request with S3's rules (the path is URI-encoded
 // once and never normalised; the query is sorted after encoding; header
 // values are trimmed; host and content-length come from the fields net/http

@@ -36,7 +36,7 @@ func TestVerifyErrors(t *testing.T) {
 	}{
 		{name: "no auth", after: func(r *http.Request) { r.Header.Del("Authorization") }, want: ErrMissingAuth},
 		{name: "empty authorization", after: setAuth(func(string) string { return "" }), want: ErrMalformedAuth},
-		{name: "sigv2 header", after: setAuth(func(string) string { return "AWS " + testAKID + ":frJIUN8DYpKDtOLCwo//yllqDzg=" }), want: ErrUnsupported},
+		{name: "sigv2 header", after: setAuth(func(string) string { return "AWS " + testAKID + ":frJIUN8DYpKDtOLCwo//yllqDzg=" }), want: ErrSignatureMismatch},
 		{name: "sigv4a header", after: replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"), want: ErrUnsupported},
 		{name: "bearer", after: setAuth(func(string) string { return "Bearer abc" }), want: ErrMalformedAuth},
 		{name: "no signed headers", after: replace("SignedHeaders=", "Signed="), want: ErrMalformedAuth},
@@ -73,7 +73,7 @@ func TestVerifyErrors(t *testing.T) {
 		{name: "sigv2 presigned", after: func(r *http.Request) {
 			r.Header.Del("Authorization")
 			r.URL.RawQuery = "AWSAccessKeyId=" + testAKID + "&Expires=1141889120&Signature=vjbyPxybdZaNmGa%2ByT272YEAiv4%3D"
-		}, want: ErrUnsupported},
+		}, want: ErrExpired},
 		{name: "presign missing signature", after: func(r *http.Request) {
 			r.Header.Del("Authorization")
 			r.URL.RawQuery = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" + testAKID + "%2F20260304%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260304T050607Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host"
@@ -109,8 +109,8 @@ func TestVerifyErrors(t *testing.T) {
 			var se *SignatureError
 			if errors.As(err, &se) {
 				msg += se.CanonicalRequest + se.StringToSign
-				if !strings.Contains(se.CanonicalRequest, "/b/k") {
-					t.Errorf("canonical request %q lacks the path", se.CanonicalRequest)
+				if !strings.Contains(se.CanonicalRequest+se.StringToSign, "/b/k") { // V2 has no canonical request
+					t.Errorf("canonical request %q and string to sign %q lack the path", se.CanonicalRequest, se.StringToSign)
 				}
 			}
 			if strings.Contains(msg, testSecret) || strings.Contains(msg, goodSig) {

@@ -69,7 +69,8 @@ type authHeader struct {
 
 // parseAuthorization parses "AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
 // Signature=…". The three parts may come in any order, separated by commas
-// with optional spaces. SigV2 ("AWS AKID:sig") and SigV4a are ErrUnsupported;
+// with optional spaces. SigV2 ("AWS AKID:sig", see verifyV2Header) and
+// SigV4a are ErrUnsupported here;
 // anything else unknown is ErrMalformedAuth.
 func parseAuthorization(v string) (authHeader, error) {
 	var a authHeader

@@ -35,6 +35,11 @@ type Verifier struct {
 	MaxPresignExpiry time.Duration    // largest X-Amz-Expires accepted; 0 = 7 days
 	Region           string           // if set, the credential scope must name it
 
+	// HostBucket names the bucket of a virtual-host style request (the
+	// part of Host before a base domain), which signature version 2 signs
+	// as part of the resource. nil: every request is path style.
+	HostBucket func(host string) (bucket string, ok bool)
+
 	keys keyCache
 }
 
@@ -77,17 +82,20 @@ func (v *Verifier) Verify(r *http.Request) (*Auth, error) {
 		return nil, qerr
 	}
 	presigned := hasParam(q, "X-Amz-Algorithm") || hasParam(q, "X-Amz-Credential") || hasParam(q, "X-Amz-Signature")
+	presignedV2 := hasParam(q, "AWSAccessKeyId") && hasParam(q, "Signature")
 	switch {
-	case len(authz) > 0 && presigned:
-		return nil, fmt.Errorf("%w: both an Authorization header and a presigned query", ErrMalformedAuth)
+	case len(authz) > 0 && (presigned || presignedV2), presigned && presignedV2:
+		return nil, fmt.Errorf("%w: several of an Authorization header and presigned queries", ErrMalformedAuth)
 	case len(authz) > 1:
 		return nil, fmt.Errorf("%w: several Authorization headers", ErrMalformedAuth)
+	case len(authz) == 1 && strings.HasPrefix(strings.TrimLeft(authz[0], " "), "AWS "):
+		return v.verifyV2Header(r, authz[0])
 	case len(authz) == 1:
 		return v.verifyHeader(r, authz[0], q)
 	case presigned:
 		return v.verifyPresigned(r, q)
-	case hasParam(q, "AWSAccessKeyId") && hasParam(q, "Signature"):
-		return nil, fmt.Errorf("%w: presigned signature version 2", ErrUnsupported)
+	case presignedV2:
+		return v.verifyV2Query(r, q)
 	}
 	return nil, ErrMissingAuth
 }
