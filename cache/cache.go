@@ -154,6 +154,8 @@ type Cache struct {
 	buckets      map[string]*bucket
 	contents     map[[32]byte]*content
 	fills        map[fillKey]*fill
+	running      int           // fill and revalidation goroutines not yet ended
+	idle         chan struct{} // closed when running drops to 0; made by Drain
 	stages       map[*Pending]struct{}
 	revals       map[Key]*reval
 	handles      *handles
@@ -271,6 +273,46 @@ func sketchCapacity(maxBytes, entries int64) int {
 
 // maxSketch bounds the sketch at 32 MiB of counters.
 const maxSketch = 1 << 22
+
+// Drain waits until no fill or revalidation is running, or ctx is done. A
+// server calls it on shutdown, after its last request, before Close: a fill
+// whose clients have all been answered (or have left) still belongs to the
+// cache, and letting it commit keeps the egress already paid for.
+func (c *Cache) Drain(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.idle == nil {
+		c.idle = make(chan struct{})
+	}
+	idle := c.idle
+	c.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cache: drain: %w", ctx.Err())
+	}
+}
+
+// goBackgroundLocked runs fn on a goroutine of the cache that Drain waits for.
+// The caller holds c.mu and has checked that the cache is open.
+func (c *Cache) goBackgroundLocked(fn func()) {
+	c.running++
+	c.wg.Go(func() {
+		defer func() {
+			c.mu.Lock()
+			if c.running--; c.running == 0 && c.idle != nil {
+				close(c.idle)
+				c.idle = nil
+			}
+			c.mu.Unlock()
+		}()
+		fn()
+	})
+}
 
 // Close cancels fills in progress (their readers get an error), waits for
 // every goroutine of the cache, writes the recency order and closes the

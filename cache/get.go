@@ -243,7 +243,7 @@ func (c *Cache) newFillLocked(b *bucket, fk fillKey, fetch Fetcher, rf RangeFetc
 		joinable: true,
 	}
 	c.fills[fk] = f
-	c.wg.Go(f.run) // c.closed is false under c.mu: Close has not started waiting
+	c.goBackgroundLocked(f.run) // c.closed is false under c.mu: Close has not started waiting
 	return f
 }
 

@@ -163,7 +163,7 @@ func (c *Cache) revalidate(ctx context.Context, k Key, meta []byte, o GetOptions
 		if err := decodeMeta(meta, &m); err != nil {
 			m = Meta{Size: -1}
 		}
-		c.wg.Go(func() { c.runRevalidate(k, meta, m, rv, o.Validate) })
+		c.goBackgroundLocked(func() { c.runRevalidate(k, meta, m, rv, o.Validate) })
 	}
 	c.mu.Unlock()
 	select {

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -518,5 +519,73 @@ func TestTaggedEntriesSurviveRestart(t *testing.T) {
 	}
 	if n := o.fetches.Load() + o.ranges.Load(); n != before {
 		t.Errorf("%d fetches after restart, want 0", n-before)
+	}
+}
+
+// TestDrain: on shutdown, a fill whose only client has left still commits
+// if Drain is given the time; one still blocked when Drain gives up is
+// cancelled by Close and leaves nothing behind.
+func TestDrain(t *testing.T) {
+	for _, finish := range []bool{true, false} {
+		t.Run(fmt.Sprintf("finish=%v", finish), func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{Admission: AdmitAll}
+			c := openTest(t, dir, opts)
+			o := newOrigin()
+			k := Key{"b", "k"}
+			want := pattern(7, 300<<10)
+			o.put(k, want)
+			o.gate, o.gateAt = make(chan struct{}), 1000
+
+			r, st, err := c.Get(context.Background(), k, o, GetOptions{})
+			if err != nil || st != Miss {
+				t.Fatalf("Get = %v, %v", st, err)
+			}
+			if _, err := io.ReadFull(r, make([]byte, 100)); err != nil {
+				t.Fatal(err)
+			}
+			r.Close() // the client leaves; the fill is the cache's
+
+			drained := make(chan error, 1)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { drained <- c.Drain(ctx) }()
+			select {
+			case err := <-drained:
+				t.Fatalf("Drain returned %v with a fill blocked", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			if finish {
+				close(o.gate)
+				if err := <-drained; err != nil {
+					t.Fatalf("Drain = %v", err)
+				}
+			} else {
+				cancel()
+				if err := <-drained; !errors.Is(err, context.Canceled) {
+					t.Fatalf("Drain = %v, want context.Canceled", err)
+				}
+			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !finish {
+				close(o.gate)
+			}
+
+			c = openTest(t, dir, opts)
+			if f := files(t, dir, "tmp"); len(f) != 0 {
+				t.Fatalf("temp files left: %v", f)
+			}
+			fetches := o.fetches.Load()
+			got, st := get(t, c, k, o)
+			mustEqual(t, "after restart", got, want)
+			switch {
+			case finish && (st != Hit || o.fetches.Load() != fetches):
+				t.Fatalf("drained fill: Get after restart = %v with %d fetches, want a HIT", st, o.fetches.Load()-fetches)
+			case !finish && st != Miss:
+				t.Fatalf("cancelled fill: Get after restart = %v, want MISS", st)
+			}
+		})
 	}
 }

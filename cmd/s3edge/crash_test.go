@@ -178,6 +178,81 @@ cache: {max_size: 1GiB, min_free_disk: 0}
 	}
 }
 
+// TestSIGTERMLetsFillsCommit: a fill whose client has left is still running
+// when s3edge is told to stop; it finishes and commits before the process
+// exits, so the egress it cost is not thrown away.
+func TestSIGTERMLetsFillsCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	up := upstreamtest.NewServer(upstreamtest.Shape{BytesPerSec: 1 << 20}, "far")
+	t.Cleanup(up.Close)
+	want := bytes.Repeat([]byte("s3edge fill "), 64<<10) // 768 KiB: 0.75 s from the upstream
+	up.PutObject("far", "local_content/aa/bb/cc", want)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "s3edge.yaml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+upstreams:
+  far: {type: s3, endpoint: %s, region: us-east-1, access_key_id: k, secret_access_key: s, path_style: true}
+buckets:
+  media: {upstream: far, bucket: far}
+credentials:
+  - access_key_id: term
+    secret_access_key: term-secret-123456
+    grants: [{bucket: media, actions: [read]}]
+cache: {max_size: 1GiB, min_free_disk: 0}
+limits: {shutdown_timeout: 20s}
+`, filepath.Join(dir, "data"), up.URL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client := func(endpoint string) *s3.Client {
+		return s3.New(s3.Options{
+			BaseEndpoint: aws.String(endpoint), Region: "us-east-1", UsePathStyle: true,
+			Credentials:      credentials.NewStaticCredentialsProvider("term", "term-secret-123456", ""),
+			RetryMaxAttempts: 1,
+		})
+	}
+	get := func(c *s3.Client) (*s3.GetObjectOutput, *http.Response) {
+		var res *http.Response
+		out, err := c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("media"), Key: aws.String("local_content/aa/bb/cc")},
+			func(o *s3.Options) { o.HTTPClient = captureClient{&res} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, res
+	}
+
+	proc, endpoint := startChild(t, cfgPath)
+	out, _ := get(client(endpoint))
+	if _, err := io.ReadFull(out.Body, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	out.Body.Close() // the client leaves
+	start := time.Now()
+	if err := proc.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Wait(); err != nil {
+		t.Fatalf("s3edge exited with %v after SIGTERM", err)
+	}
+	t.Logf("s3edge stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+
+	up.SetShape(upstreamtest.Shape{})
+	before := up.Requests("GetObject")
+	_, endpoint = startChild(t, cfgPath)
+	out, res := get(client(endpoint))
+	got, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("GET after restart: %d bytes, %v", len(got), err)
+	}
+	if x := res.Header.Get("X-Cache"); x != "HIT" || up.Requests("GetObject") != before {
+		t.Fatalf("GET after restart: X-Cache %s, %d upstream GETs; want a HIT", x, up.Requests("GetObject")-before)
+	}
+}
+
 // captureClient records the last response, for its headers.
 type captureClient struct{ res **http.Response }
 

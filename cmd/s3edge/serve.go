@@ -179,13 +179,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		return err
 	}
 
-	return serveUntilDone(ctx, cfg, log, servers, listeners, tlsCfg != nil)
+	var drain func(context.Context) error
+	if c != nil {
+		drain = c.Drain
+	}
+	return serveUntilDone(ctx, cfg, log, servers, listeners, tlsCfg != nil, drain)
 }
 
 // serveUntilDone serves until ctx is done or a server fails, then shuts every server
-// down: requests in flight get limits.shutdown_timeout to finish, after
-// which their connections are cut.
-func serveUntilDone(ctx context.Context, cfg *config.Config, log *slog.Logger, servers []*http.Server, listeners []net.Listener, useTLS bool) error {
+// down: requests in flight, then the cache fills they started, get
+// limits.shutdown_timeout to finish, after which connections are cut and
+// fills cancelled.
+func serveUntilDone(ctx context.Context, cfg *config.Config, log *slog.Logger, servers []*http.Server, listeners []net.Listener, useTLS bool, drain func(context.Context) error) error {
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
 	for i, srv := range servers {
@@ -215,6 +220,13 @@ func serveUntilDone(ctx context.Context, cfg *config.Config, log *slog.Logger, s
 		if err := srv.Shutdown(sctx); err != nil {
 			log.Warn("graceful shutdown incomplete; closing connections", "err", err)
 			failed = errors.Join(failed, srv.Close())
+		}
+	}
+	// Cache fills outlive their clients: let those still running commit
+	// within what is left of the shutdown timeout.
+	if drain != nil {
+		if err := drain(sctx); err != nil {
+			log.Warn("cache fills still running at the shutdown timeout; cancelling them", "err", err)
 		}
 	}
 	wg.Wait()
