@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/s3edge/s3edge/cache"
 	"github.com/s3edge/s3edge/policy"
@@ -40,6 +41,7 @@ type env struct {
 	spoolDir string
 	cache    *cache.Cache
 	cacheDir string
+	metrics  *prometheus.Registry
 }
 
 type envOptions struct {
@@ -93,7 +95,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.upstream != nil {
 		far = o.upstream
 	}
+	reg := prometheus.NewRegistry()
 	p, err := proxy.New(proxy.Config{
+		Metrics:      reg,
 		Policy:       func() *policy.Policy { return pol },
 		Upstreams:    map[string]upstream.Upstream{"far": far},
 		SpoolDir:     spool,
@@ -117,7 +121,32 @@ func newEnv(t testing.TB, o envOptions) *env {
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
-	return &env{t: t, up: up, srv: srv, spoolDir: spool, cache: c, cacheDir: cacheDir}
+	return &env{t: t, up: up, srv: srv, spoolDir: spool, cache: c, cacheDir: cacheDir, metrics: reg}
+}
+
+// counter returns the value of the proxy's counter name with the given
+// label values (0 if it has no such child yet).
+func (e *env) counter(name string, labels map[string]string) float64 {
+	e.t.Helper()
+	mfs, err := e.metrics.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if labels[lp.GetName()] != lp.GetValue() {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
 
 // client returns an aws-sdk-go-v2 client as a user would configure it:

@@ -75,6 +75,7 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 		return err
 	}
 	defer sp.Close()
+	s.metrics.bytesIn.WithLabelValues(rq.bucket).Add(float64(sp.size)) // emulated: the bytes do go upstream
 	in.Body, in.Size = sp.body(), sp.size
 	part, err := up.UploadPart(r.Context(), in)
 	if err != nil {

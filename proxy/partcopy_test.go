@@ -134,5 +134,9 @@ func TestUploadPartCopy(t *testing.T) {
 	if p1.CopyPartResult.LastModified == nil || aws.ToString(p1.CopyPartResult.ETag) == "" {
 		t.Errorf("CopyPartResult = %+v, want an ETag and LastModified", p1.CopyPartResult)
 	}
+	// The emulated copies send their bytes upstream as uploads do.
+	if got, want := e.counter("s3edge_upload_bytes_total", map[string]string{"bucket": "media"}), float64(len(want)); got != want {
+		t.Errorf("s3edge_upload_bytes_total{bucket=media} = %v, want %v", got, want)
+	}
 	e.spoolEmpty()
 }
