@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
 	"github.com/s3edge/s3edge/cache"
 	"github.com/s3edge/s3edge/policy"
 	"github.com/s3edge/s3edge/upstream/upstreamtest"
@@ -217,38 +221,38 @@ func TestCachePutThenGet(t *testing.T) {
 	e.spoolEmpty()
 }
 
-// TestCacheFillRacingPut: a GET whose fill started before a PUT never
-// stores the old bytes over the new ones.
+// TestCacheFillRacingPut: a GET whose fill is streaming the old bytes when
+// a PUT replaces them never stores them over the new ones.
 func TestCacheFillRacingPut(t *testing.T) {
-	release := make(chan struct{})
-	started := make(chan struct{}, 1)
-	e := cachedEnv(t, upstreamtest.Shape{Fail: func(r *http.Request) upstreamtest.Fault {
-		if upstreamtest.Operation(r) == "GetObject" {
-			select {
-			case started <- struct{}{}:
-				<-release // hold the first fill until the PUT is done
-			default:
-			}
-		}
-		return upstreamtest.Fault{}
-	}}, policy.CacheRule{})
+	// Paced: the fill has read the old object and is still receiving it
+	// when the PUT lands.
+	e := cachedEnv(t, upstreamtest.Shape{BytesPerSec: 200 << 10}, policy.CacheRule{})
 	old, fresh := randomBytes(100<<10, 7), randomBytes(100<<10, 8)
 	e.up.PutObject(upstreamBucket, "hs1/r", old)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.get("r", nil) // the old bytes are fine for this client
-	}()
-	<-started
-	if _, err := e.client(fullKey, fullSecret).PutObject(ctx(t), putInput("media", "r", fresh)); err != nil {
+	c := e.client(fullKey, fullSecret)
+	out, err := c.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String("media"), Key: aws.String("r")})
+	if err != nil {
 		t.Fatal(err)
 	}
-	close(release)
-	<-done
+	first := make([]byte, 1000)
+	if _, err := io.ReadFull(out.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx(t), putInput("media", "r", fresh)); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(out.Body) // the old bytes are fine for this client
+	out.Body.Close()
+	if err != nil || !bytes.Equal(append(first, rest...), old) {
+		t.Fatalf("the GET that started first: %d bytes, %v; want the old object", len(first)+len(rest), err)
+	}
+	if err := e.cache.Drain(ctx(t)); err != nil { // the old fill has ended, committed or not
+		t.Fatal(err)
+	}
 	for range 2 {
 		_, b, err := e.get("r", nil)
 		if err != nil || !bytes.Equal(b, fresh) {
-			t.Fatalf("after the PUT, GET returned old or broken bytes (%d bytes, %v)", len(b), err)
+			t.Fatalf("after the PUT, GET returned old or broken bytes (%d bytes, old: %v, %v)", len(b), bytes.Equal(b, old), err)
 		}
 	}
 }
@@ -556,4 +560,145 @@ func TestHitsGoThroughSendfile(t *testing.T) {
 				c.key, f, w, len(c.want))
 		}
 	}
+}
+
+// TestCacheWritesInvalidate: every write that replaces or removes a cached
+// key through the proxy (CopyObject, CompleteMultipartUpload, DeleteObject,
+// DeleteObjects) makes the next GET see the upstream's new state, never the
+// cached bytes.
+func TestCacheWritesInvalidate(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
+	c := e.client(fullKey, fullSecret)
+	src := randomBytes(20<<10, 30)
+	e.up.PutObject(upstreamBucket, "hs1/src", src)
+	cached := func(key string) []byte {
+		t.Helper()
+		b := randomBytes(20<<10, uint64(len(key)))
+		e.up.PutObject(upstreamBucket, "hs1/"+key, b)
+		e.mustGet(key, b, "MISS")
+		e.settled(key, len(b))
+		e.mustGet(key, b, "HIT")
+		return b
+	}
+	status := func(key string) int {
+		t.Helper()
+		res, _, err := e.get(key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode
+	}
+
+	cached("copied")
+	if _, err := c.CopyObject(ctx(t), &s3.CopyObjectInput{Bucket: aws.String("media"), Key: aws.String("copied"),
+		CopySource: aws.String("media/src")}); err != nil {
+		t.Fatal(err)
+	}
+	e.mustGet("copied", src, "")
+
+	cached("completed")
+	part := randomBytes(10<<10, 31)
+	mp, err := c.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String("media"), Key: aws.String("completed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.UploadPart(ctx(t), &s3.UploadPartInput{Bucket: aws.String("media"), Key: aws.String("completed"),
+		UploadId: mp.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(part)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CompleteMultipartUpload(ctx(t), &s3.CompleteMultipartUploadInput{Bucket: aws.String("media"), Key: aws.String("completed"),
+		UploadId: mp.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: up.ETag}}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.mustGet("completed", part, "")
+
+	cached("deleted")
+	if _, err := c.DeleteObject(ctx(t), &s3.DeleteObjectInput{Bucket: aws.String("media"), Key: aws.String("deleted")}); err != nil {
+		t.Fatal(err)
+	}
+	if s := status("deleted"); s != http.StatusNotFound {
+		t.Errorf("GET after DeleteObject = %d, want 404", s)
+	}
+
+	cached("batch1")
+	cached("batch2")
+	if _, err := c.DeleteObjects(ctx(t), &s3.DeleteObjectsInput{Bucket: aws.String("media"), Delete: &types.Delete{
+		Objects: []types.ObjectIdentifier{{Key: aws.String("batch1")}, {Key: aws.String("batch2")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"batch1", "batch2"} {
+		if s := status(k); s != http.StatusNotFound {
+			t.Errorf("GET %s after DeleteObjects = %d, want 404", k, s)
+		}
+	}
+}
+
+// TestCacheHitReplaysHeaders: a hit answers with the headers the upstream
+// gave (type, encoding, disposition, user metadata, ETag, Last-Modified;
+// gofakes3 keeps no Cache-Control or Content-Language to check), and
+// X-Cache can be turned off.
+func TestCacheHitReplaysHeaders(t *testing.T) {
+	for _, noXCache := range []bool{false, true} {
+		e := newEnv(t, envOptions{rule: policy.CacheRule{}, noXCache: noXCache,
+			cache: &cache.Options{MaxBytes: 256 << 20, SliceSize: 1 << 20}})
+		c := e.client(fullKey, fullSecret)
+		body := randomBytes(30<<10, 40)
+		if _, err := c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String("media"), Key: aws.String("h"), Body: bytes.NewReader(body),
+			ContentType: aws.String("image/webp"), ContentDisposition: aws.String(`inline; filename="a.webp"`),
+			ContentEncoding: aws.String("identity"),
+			Metadata: map[string]string{"sha": "abc", "origin": "matrix.example"}}); err != nil {
+			t.Fatal(err)
+		}
+		e.cache.Invalidate(cache.Key{Bucket: "media", Object: "h"}) // make the first GET a miss
+		get := func() (*s3.GetObjectOutput, string) {
+			var res *http.Response
+			out, err := c.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String("media"), Key: aws.String("h")},
+				func(o *s3.Options) { o.HTTPClient = captureDoer{e.httpClient(), &res} })
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(out.Body)
+			out.Body.Close()
+			if err != nil || !bytes.Equal(b, body) {
+				t.Fatalf("GET: %d bytes, %v", len(b), err)
+			}
+			return out, res.Header.Get("X-Cache")
+		}
+		miss, xm := get()
+		e.settled("h", len(body))
+		hit, xh := get()
+		switch {
+		case noXCache && (xm != "" || xh != ""):
+			t.Errorf("X-Cache turned off, yet sent: %q, %q", xm, xh)
+		case !noXCache && (xm != "MISS" || xh != "HIT"):
+			t.Errorf("X-Cache = %q then %q, want MISS then HIT", xm, xh)
+		}
+		for name, pair := range map[string][2]*string{
+			"Content-Type": {miss.ContentType, hit.ContentType}, "Content-Disposition": {miss.ContentDisposition, hit.ContentDisposition},
+			"Content-Encoding": {miss.ContentEncoding, hit.ContentEncoding}, "ETag": {miss.ETag, hit.ETag},
+		} {
+			if aws.ToString(pair[0]) == "" || aws.ToString(pair[0]) != aws.ToString(pair[1]) {
+				t.Errorf("%s: miss %q, hit %q", name, aws.ToString(pair[0]), aws.ToString(pair[1]))
+			}
+		}
+		if !aws.ToTime(miss.LastModified).Equal(aws.ToTime(hit.LastModified)) || miss.LastModified == nil {
+			t.Errorf("Last-Modified: miss %v, hit %v", miss.LastModified, hit.LastModified)
+		}
+		if hit.Metadata["sha"] != "abc" || hit.Metadata["origin"] != "matrix.example" || len(hit.Metadata) != 2 {
+			t.Errorf("hit metadata = %v", hit.Metadata)
+		}
+	}
+}
+
+// captureDoer records the last response, for its headers.
+type captureDoer struct {
+	c   *http.Client
+	res **http.Response
+}
+
+func (d captureDoer) Do(r *http.Request) (*http.Response, error) {
+	res, err := d.c.Do(r)
+	*d.res = res
+	return res, err
 }

@@ -54,6 +54,7 @@ type envOptions struct {
 	listener    func(net.Listener) net.Listener // wraps the proxy's listener
 	upstream    upstream.Upstream               // replaces the gofakes3 upstream's client
 	memorySpool int64                           // proxy.Config.MemorySpool
+	noXCache    bool                            // proxy.Config.NoXCache
 }
 
 // newEnv starts an upstream and s3edge. Virtual bucket "media" maps to
@@ -106,6 +107,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		StallTimeout: o.stall,
 		Cache:        c,
 		MemorySpool:  o.memorySpool,
+		NoXCache:     o.noXCache,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -211,7 +211,8 @@ func operation(method string, q url.Values, h http.Header, bucket, key string) s
 func firstQueryKey(q url.Values) string {
 	keys := slices.Sorted(maps.Keys(q))
 	for _, k := range keys {
-		if k == "" || k == "x-id" || strings.HasPrefix(strings.ToLower(k), "x-amz-") {
+		if k == "" || k == "x-id" || strings.HasPrefix(strings.ToLower(k), "x-amz-") ||
+			k == "AWSAccessKeyId" || k == "Signature" || k == "Expires" { // signature version 2
 			continue
 		}
 		if len(k) > 32 || strings.IndexFunc(k, func(r rune) bool {
@@ -229,7 +230,13 @@ func firstQueryKey(q url.Values) string {
 // and the rest), which only the verifier reads, from the raw query. A
 // presigned GET carries six of them; decoding them into a map no handler
 // reads cost 4% of a 4 KiB hit.
+//
+// A ';' is an ordinary byte of a name or value, as the signature verifier
+// reads it: url.ParseQuery would drop the whole pair, and a client could
+// then strip a signed parameter (a response-content-type, say) by sending
+// its "%3B" raw.
 func requestQuery(raw string) url.Values {
+	raw = strings.ReplaceAll(raw, ";", "%3B")
 	if !strings.Contains(raw, "X-Amz-") {
 		q, _ := url.ParseQuery(raw) // a malformed pair is dropped, as URL.Query does
 		return q

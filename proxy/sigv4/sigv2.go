@@ -37,6 +37,55 @@ var v2SubResources = []string{
 	"uploads", "versionId", "versioning", "versions", "website",
 }
 
+// v2Unsigned are the query parameters V2 does not sign that s3edge still
+// accepts under it: they page or shape a listing the signer's grants bound
+// anyway, carry the signature itself, or (content-type, content-md5,
+// x-amz-*: where botocore's presigner copies the headers it signs) are read
+// by no handler. Any other parameter outside v2SubResources (attributes,
+// retention, publicAccessBlock, ...) could select an operation unsigned, so
+// a V2 request carrying one is refused: S3 wants SigV4 for those too.
+var v2Unsigned = []string{
+	"AWSAccessKeyId", "Signature", "Expires",
+	"prefix", "delimiter", "marker", "max-keys", "list-type", "start-after",
+	"continuation-token", "fetch-owner", "encoding-type", "key-marker",
+	"upload-id-marker", "version-id-marker", "max-uploads", "max-parts",
+	"part-number-marker", "x-id", "content-type", "content-md5",
+}
+
+// v2Params splits a raw query the way the proxy's handlers read it (names
+// and values query-decoded, '+' a space, ';' an ordinary byte), so that
+// what is signed is what is acted on. It refuses a parameter V2 leaves
+// unsigned that could change the operation.
+func v2Params(raw string) ([][2]string, error) {
+	var sub [][2]string
+	for seg := range strings.SplitSeq(raw, "&") {
+		if seg == "" {
+			continue
+		}
+		k, val, eq := strings.Cut(seg, "=")
+		var err error
+		if k, err = url.QueryUnescape(k); err != nil {
+			return nil, fmt.Errorf("%w: query parameter name: %v", ErrMalformedAuth, err)
+		}
+		if val, err = url.QueryUnescape(val); err != nil {
+			return nil, fmt.Errorf("%w: query parameter %s: %v", ErrMalformedAuth, truncate(k), err)
+		}
+		switch {
+		case slices.Contains(v2SubResources, k):
+			if eq {
+				sub = append(sub, [2]string{k, "=" + val})
+			} else {
+				sub = append(sub, [2]string{k, ""})
+			}
+		case slices.Contains(v2Unsigned, k), len(k) >= 6 && strings.EqualFold(k[:6], "x-amz-"):
+		default:
+			return nil, fmt.Errorf("%w: query parameter %q is not covered by signature version 2; sign with SigV4", ErrUnsupported, truncate(k))
+		}
+	}
+	slices.SortStableFunc(sub, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	return sub, nil
+}
+
 // verifyV2Header verifies "Authorization: AWS AKID:base64(signature)", dated
 // by X-Amz-Date or Date.
 func (v *Verifier) verifyV2Header(r *http.Request, authz string) (*Auth, error) {
@@ -131,7 +180,7 @@ func parseV2Credential(s string) (id string, sig [sha1.Size]byte, err error) {
 	if len(b64) != base64.StdEncoding.EncodedLen(sha1.Size) {
 		return "", sig, fmt.Errorf("%w: signature version 2 signature is not base64 of 20 bytes", ErrMalformedAuth)
 	}
-	n, err := base64.StdEncoding.Decode(buf[:], []byte(b64))
+	n, err := base64.StdEncoding.Strict().Decode(buf[:], []byte(b64)) // one spelling per signature
 	copy(sig[:], buf[:])
 	if err != nil || n != len(sig) {
 		return "", sig, fmt.Errorf("%w: signature version 2 signature is not base64 of 20 bytes", ErrMalformedAuth)
@@ -144,6 +193,16 @@ func parseV2Credential(s string) (id string, sig [sha1.Size]byte, err error) {
 // empty when X-Amz-Date dates the request; t is the request time, zero for
 // a presigned URL, which has none.
 func (v *Verifier) checkV2(r *http.Request, id string, sig [sha1.Size]byte, date string, t time.Time, presigned bool) (*Auth, error) {
+	// Nothing checks aws-chunked framing under V2: it would be stored as
+	// the object's bytes.
+	if strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Content-Encoding"), ",")), "aws-chunked") ||
+		r.Header.Get("X-Amz-Decoded-Content-Length") != "" || r.Header.Get("X-Amz-Trailer") != "" {
+		return nil, fmt.Errorf("%w: aws-chunked payload with signature version 2", ErrUnsupported)
+	}
+	sub, err := v2Params(r.URL.RawQuery)
+	if err != nil {
+		return nil, err
+	}
 	mode, hash := PayloadUnsigned, ""
 	if h := r.Header.Values("X-Amz-Content-Sha256"); len(h) > 0 {
 		m, err := parsePayload(h[0])
@@ -167,13 +226,13 @@ func (v *Verifier) checkV2(r *http.Request, id string, sig [sha1.Size]byte, date
 	// The bucket alone is signed as "/bucket" by some signers and as
 	// "/bucket/" by botocore; both name the same resource.
 	path := v2Path(r, v.HostBucket)
-	sts, signed := stringToSignV2(r, date, path)
+	sts, signed := stringToSignV2(r, date, path, sub)
 	if !v2SignatureOK(secret, sts, &sig) {
 		mismatch := &SignatureError{StringToSign: sts}
-		if strings.Count(path, "/") != 1 {
+		if len(path) < 2 || strings.Count(path, "/") != 1 {
 			return nil, mismatch
 		}
-		if sts, _ = stringToSignV2(r, date, path+"/"); !v2SignatureOK(secret, sts, &sig) {
+		if sts, _ = stringToSignV2(r, date, path+"/", sub); !v2SignatureOK(secret, sts, &sig) {
 			return nil, mismatch
 		}
 	}
@@ -208,10 +267,10 @@ func v2SignatureOK(secret, sts string, sig *[sha1.Size]byte) bool {
 
 // stringToSignV2 returns
 //
-//	method \n content-md5 \n content-type \n date \n x-amz-headers path subresources
+//	method \n content-md5 \n content-type \n date \n x-amz-headers path ?subresources
 //
 // and the names of the headers it covers.
-func stringToSignV2(r *http.Request, date, path string) (string, []string) {
+func stringToSignV2(r *http.Request, date, path string, sub [][2]string) (string, []string) {
 	var b strings.Builder
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
@@ -243,39 +302,14 @@ func stringToSignV2(r *http.Request, date, path string) (string, []string) {
 		b.WriteByte('\n')
 	}
 	b.WriteString(path)
-	appendV2SubResources(&b, r.URL.RawQuery)
-	return b.String(), signed
-}
-
-// appendV2SubResources appends "?k&k2=v2", the signed query parameters
-// sorted by name, values decoded (but '+' kept, as botocore does).
-func appendV2SubResources(b *strings.Builder, raw string) {
-	type kv struct {
-		k, v string
-		eq   bool
-	}
-	var sub []kv
-	for seg := range strings.SplitSeq(raw, "&") {
-		k, val, eq := strings.Cut(seg, "=")
-		if !slices.Contains(v2SubResources, k) {
-			continue
-		}
-		if d, err := url.PathUnescape(val); err == nil {
-			val = d
-		}
-		sub = append(sub, kv{k, val, eq})
-	}
-	slices.SortStableFunc(sub, func(a, b kv) int { return strings.Compare(a.k, b.k) })
 	for i, p := range sub {
 		if i == 0 {
 			b.WriteByte('?')
 		} else {
 			b.WriteByte('&')
 		}
-		b.WriteString(p.k)
-		if p.eq {
-			b.WriteByte('=')
-			b.WriteString(p.v)
-		}
+		b.WriteString(p[0])
+		b.WriteString(p[1])
 	}
+	return b.String(), signed
 }

@@ -278,3 +278,59 @@ func FuzzVerifyV2(f *testing.F) {
 		t.Fatalf("undocumented error %v", err)
 	})
 }
+
+// TestV2OneSpellingPerSignature: base64 with non-zero padding bits decodes
+// to the same bytes; only the canonical spelling is accepted.
+func TestV2OneSpellingPerSignature(t *testing.T) {
+	at := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	date := at.Format(http.TimeFormat)
+	good := hmacSHA1Base64(testSecret, "GET\n\n\n"+date+"\n/media/k")
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	idx := strings.IndexByte(alphabet, good[26])
+	accepted := 0
+	for d := range 4 {
+		s := good[:26] + string(alphabet[idx&^3|d]) + "="
+		r := v2Request(t, "GET", "/media/k", "127.0.0.1:9000", [][2]string{{"Date", date}, {"Authorization", "AWS " + testAKID + ":" + s}})
+		if _, err := v2Verifier(at).Verify(r); err == nil {
+			accepted++
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d spellings of one signature accepted, want 1", accepted)
+	}
+}
+
+// TestV2SignsWhatHandlersRead: names and values are signed decoded as the
+// handlers decode them ('+' is a space), and an unsigned parameter that
+// could pick an operation is refused.
+func TestV2SignsWhatHandlersRead(t *testing.T) {
+	at := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	date := at.Format(http.TimeFormat)
+	for _, c := range []struct {
+		target, signed string
+		want           error
+	}{
+		{"/media/k?versionId=a%2Bb", "/media/k?versionId=a+b", nil},
+		{"/media/k?versionId=a+b", "/media/k?versionId=a+b", ErrSignatureMismatch}, // the handler reads "a b"
+		{"/media/k?versionI%64=v", "/media/k?versionId=v", nil},
+		{"/media/k?versionI%64=v", "/media/k", ErrSignatureMismatch},
+		{"/media/k?attributes", "/media/k", ErrUnsupported},
+		{"/media/k?x-id=GetObject&prefix=a&x-amz-meta-a=b", "/media/k", nil},
+		{"/media/k?versionId=%zz", "/media/k", ErrMalformedAuth},
+	} {
+		r := v2Request(t, "GET", c.target, "127.0.0.1:9000", [][2]string{{"Date", date}})
+		signV2(r, "GET\n\n\n"+date+"\n"+c.signed)
+		_, err := v2Verifier(at).Verify(r)
+		if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s signed as %s: %v, want %v", c.target, c.signed, err, c.want)
+		}
+	}
+	// aws-chunked framing has nothing to check it under V2.
+	for _, h := range [][2]string{{"Content-Encoding", "aws-chunked"}, {"X-Amz-Decoded-Content-Length", "5"}, {"X-Amz-Trailer", "x-amz-checksum-crc32"}} {
+		r := v2Request(t, "PUT", "/media/k", "127.0.0.1:9000", [][2]string{{"Date", date}, h})
+		signV2(r, "PUT\n\n\n"+date+"\n"+strings.ToLower(h[0])+":"+h[1]+"\n/media/k")
+		if _, err := v2Verifier(at).Verify(r); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%s under V2: %v, want ErrUnsupported", h[0], err)
+		}
+	}
+}
