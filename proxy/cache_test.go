@@ -647,7 +647,7 @@ func TestCacheHitReplaysHeaders(t *testing.T) {
 		if _, err := c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String("media"), Key: aws.String("h"), Body: bytes.NewReader(body),
 			ContentType: aws.String("image/webp"), ContentDisposition: aws.String(`inline; filename="a.webp"`),
 			ContentEncoding: aws.String("identity"),
-			Metadata: map[string]string{"sha": "abc", "origin": "matrix.example"}}); err != nil {
+			Metadata:        map[string]string{"sha": "abc", "origin": "matrix.example"}}); err != nil {
 			t.Fatal(err)
 		}
 		e.cache.Invalidate(cache.Key{Bucket: "media", Object: "h"}) // make the first GET a miss
