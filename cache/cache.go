@@ -46,6 +46,13 @@ type Options struct {
 	// FillTimeout bounds a whole fill (fetch and body), independently of any
 	// caller. 0: none, fills end when the fetcher's body ends or Close.
 	FillTimeout time.Duration
+	// MissTimeout bounds how long a caller waits for a fill's first
+	// answer from the origin (its headers): past it Get returns
+	// ErrMissTimeout, while the fill goes on for whoever asks next. It is
+	// what keeps a client from hanging on a provider that accepts
+	// connections and never answers (the fetcher may retry for minutes).
+	// 0: no bound.
+	MissTimeout time.Duration
 	// OpenFiles bounds the content files kept open between reads, so that
 	// a hit needs no open and close; as many spare descriptors for sendfile
 	// are kept besides. 0: 1024, or an eighth of the process's limit on

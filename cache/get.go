@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"time"
 )
 
 // Get returns a Reader over the object k: from its stored file (Hit), or
@@ -259,10 +260,18 @@ func (c *Cache) fillContext() (context.Context, context.CancelFunc) {
 // [off, off+n) read from f (n < 0: all that f delivers), detaching on error.
 func (c *Cache) fillReader(ctx context.Context, k Key, f *fill, cur *cursor, off, n int64, status Status) (*Reader, Status, error) {
 	var err error
+	var timeout <-chan time.Time
+	if c.o.MissTimeout > 0 {
+		t := time.NewTimer(c.o.MissTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case <-f.ready:
 	case <-ctx.Done():
 		err = ctx.Err()
+	case <-timeout:
+		err = ErrMissTimeout
 	}
 	var meta Meta
 	var length int64

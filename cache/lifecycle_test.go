@@ -1,12 +1,14 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -587,5 +589,40 @@ func TestDrain(t *testing.T) {
 				t.Fatalf("cancelled fill: Get after restart = %v, want MISS", st)
 			}
 		})
+	}
+}
+
+// TestMissTimeout: an origin that never answers holds a miss no longer than
+// MissTimeout; the fill goes on and serves the next caller once it answers.
+func TestMissTimeout(t *testing.T) {
+	c := openTest(t, t.TempDir(), Options{Admission: AdmitAll, MissTimeout: 100 * time.Millisecond})
+	done := fillDone(c)
+	answer := make(chan struct{})
+	want := pattern(9, 10<<10)
+	var fetches atomic.Int64
+	fetch := FetchFunc(func(ctx context.Context, k Key) (Meta, io.ReadCloser, error) {
+		fetches.Add(1)
+		select {
+		case <-answer:
+		case <-ctx.Done():
+			return Meta{}, nil, ctx.Err()
+		}
+		return Meta{Size: int64(len(want)), ETag: `"e"`}, io.NopCloser(bytes.NewReader(want)), nil
+	})
+	k := Key{"b", "k"}
+	start := time.Now()
+	_, _, err := c.Get(context.Background(), k, fetch, GetOptions{})
+	if !errors.Is(err, ErrMissTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get with the origin silent = %v, want ErrMissTimeout", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the miss took %v to time out", d)
+	}
+	close(answer)
+	<-done
+	got, st := get(t, c, k, fetch)
+	mustEqual(t, "after the origin answered", got, want)
+	if st != Hit || fetches.Load() != 1 {
+		t.Fatalf("Get after the fill = %v with %d fetches, want a HIT from the one fetch", st, fetches.Load())
 	}
 }

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -130,6 +131,9 @@ type GetOptions struct {
 var (
 	// ErrClosed: the cache has been closed.
 	ErrClosed = errors.New("cache: closed")
+	// ErrMissTimeout: the origin did not answer a miss within
+	// Options.MissTimeout. It wraps context.DeadlineExceeded.
+	ErrMissTimeout = fmt.Errorf("cache: no answer from the origin within the miss timeout: %w", context.DeadlineExceeded)
 	// ErrMiss: a Get without a fetcher found nothing stored.
 	ErrMiss = errors.New("cache: not stored")
 	// ErrShortBody: the fetched body ended before Meta.Size bytes. It wraps

@@ -702,3 +702,27 @@ func (d captureDoer) Do(r *http.Request) (*http.Response, error) {
 	*d.res = res
 	return res, err
 }
+
+// TestCacheMissTimeout: a provider that accepts the request and never
+// answers costs a miss the miss timeout, not the upstream client's retries:
+// 503 with Retry-After; the fetch goes on and the next GET is served.
+func TestCacheMissTimeout(t *testing.T) {
+	e := newEnv(t, envOptions{shape: upstreamtest.Shape{FirstByte: 2 * time.Second},
+		cache: &cache.Options{MaxBytes: 256 << 20, SliceSize: 1 << 20, MissTimeout: 200 * time.Millisecond}})
+	data := randomBytes(10<<10, 50)
+	e.up.PutObject(upstreamBucket, "hs1/slow", data)
+	start := time.Now()
+	res, _, err := e.get("slow", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); res.StatusCode != 503 || res.Header.Get("Retry-After") == "" || d > 1500*time.Millisecond {
+		t.Fatalf("miss on a silent upstream = %d, Retry-After %q, after %v; want 503 with Retry-After before the upstream answers",
+			res.StatusCode, res.Header.Get("Retry-After"), d)
+	}
+	e.settled("slow", len(data)) // the fetch went on
+	e.mustGet("slow", data, "HIT")
+	if n := e.up.Requests("GetObject"); n != 1 {
+		t.Errorf("upstream GETs = %d, want 1", n)
+	}
+}

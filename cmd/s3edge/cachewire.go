@@ -39,6 +39,7 @@ func openCache(cfg *config.Config, log *slog.Logger) (*cache.Cache, error) {
 		Admission:     admissions[cfg.Cache.Admission],
 		Buckets:       limits,
 		FillTimeout:   cfg.Cache.FillTimeout.D(),
+		MissTimeout:   cfg.Cache.MissTimeout.D(),
 		Logger:        log.With("component", "cache"),
 	})
 	if err != nil {

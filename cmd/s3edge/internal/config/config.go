@@ -173,6 +173,9 @@ type Cache struct {
 	Admission string `yaml:"admission"`
 	// FillTimeout bounds one upstream fetch into the cache (0: none).
 	FillTimeout Duration `yaml:"fill_timeout"`
+	// MissTimeout bounds a client's wait for the upstream's first answer
+	// to a miss (0: none).
+	MissTimeout Duration `yaml:"miss_timeout"`
 	// XCacheHeader sends X-Cache: HIT|MISS|COALESCED|BYPASS|STALE (default true).
 	XCacheHeader *bool `yaml:"x_cache_header"`
 }
@@ -202,7 +205,8 @@ func Default() *Config {
 			MemorySpool:       64 << 20,
 			GCHeapFloor:       64 << 20,
 		},
-		Cache: Cache{MaxSize: 10 << 30, MinFreeDisk: 1 << 30, MaxObjectSize: 1 << 30, SliceSize: 4 << 20, Admission: "tinylfu"},
+		Cache: Cache{MaxSize: 10 << 30, MinFreeDisk: 1 << 30, MaxObjectSize: 1 << 30, SliceSize: 4 << 20, Admission: "tinylfu",
+			MissTimeout: Duration(30 * time.Second)},
 		lines: map[string]int{},
 	}
 }

@@ -158,10 +158,10 @@ func TestParseValues(t *testing.T) {
 				}
 				return ""
 			}},
-		{"sizes and durations", "limits: {max_object_size: 1.5GB, max_header_bytes: 10KB, stall_timeout: 1m30s}\ncache: {max_size: 512MiB, min_free_disk: 1048576, max_object_size: 64 KiB}\n", nil, func(c *Config) string {
+		{"sizes and durations", "limits: {max_object_size: 1.5GB, max_header_bytes: 10KB, stall_timeout: 1m30s}\ncache: {max_size: 512MiB, min_free_disk: 1048576, max_object_size: 64 KiB, miss_timeout: 5s}\n", nil, func(c *Config) string {
 			l, ca := c.Limits, c.Cache
 			if l.MaxObjectSize != 1_500_000_000 || l.MaxHeaderBytes != 10_000 || l.StallTimeout.D() != 90*time.Second ||
-				ca.MaxSize != 512<<20 || ca.MinFreeDisk != 1<<20 || ca.MaxObjectSize != 64<<10 {
+				ca.MaxSize != 512<<20 || ca.MinFreeDisk != 1<<20 || ca.MaxObjectSize != 64<<10 || ca.MissTimeout.D() != 5*time.Second {
 				return fmt.Sprintf("%+v %+v", l, ca)
 			}
 			return ""
@@ -318,6 +318,9 @@ func TestValidateDefaults(t *testing.T) {
 	}
 	if u.Type != TypeS3 || u.RequestChecksumCalculation != "when_required" || u.ResponseChecksumValidation != "when_required" {
 		t.Errorf("upstream defaults = %+v", u)
+	}
+	if c.Cache.MissTimeout.D() != 30*time.Second || c.Cache.FillTimeout.D() != 0 {
+		t.Errorf("cache timeouts: miss %v, fill %v; want 30s and none", c.Cache.MissTimeout, c.Cache.FillTimeout)
 	}
 	pc := c.Policy()
 	if pc.Buckets["media"].Cache.SSEC {
