@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCacheStatsPurgeMetrics: `s3edge cache stats` and `s3edge cache purge
+// [--bucket] [--prefix]` against a running server, and the cache's
+// Prometheus metrics, observed through X-Cache on real GETs.
+func TestCacheStatsPurgeMetrics(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "s3edge.yaml")
+	if err := os.WriteFile(cfgPath, []byte(`listen: 127.0.0.1:0
+data_dir: `+filepath.Join(dir, "data")+`
+metrics_listen: 127.0.0.1:0
+upstreams:
+  local: {type: embedded}
+buckets:
+  hs1: {upstream: local, bucket: store, prefix: a/}
+  hs2: {upstream: local, bucket: store, prefix: b/}
+credentials:
+  - access_key_id: admin-test
+    secret_access_key: admin-test-secret-0123
+    grants:
+      - {bucket: hs1, actions: [read, write]}
+      - {bucket: hs2, actions: [read, write]}
+cache: {max_size: 64MiB, max_object_size: 16MiB, min_free_disk: 0, admission: all}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := startServe(t, "--config", cfgPath)
+	m := metricsRE.FindStringSubmatch(in.stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics URL in the log:\n%s", in.stderr)
+	}
+	admin := strings.TrimSuffix(m[1], "/metrics")
+	var res *http.Response
+	c := newClient(in.url, "admin-test", "admin-test-secret-0123", &http.Client{Transport: captureTransport{&res}})
+	objects := map[[2]string]string{
+		{"hs1", "local_content/x/1"}: strings.Repeat("1", 5000),
+		{"hs1", "local_content/x/2"}: strings.Repeat("2", 6000),
+		{"hs1", "remote_content/y"}:  strings.Repeat("3", 7000),
+		{"hs2", "local_content/x/1"}: strings.Repeat("4", 8000),
+	}
+	for k, body := range objects {
+		putObject(t, c, k[0], k[1], body)
+	}
+	xcache := func(bucket, key string) string {
+		t.Helper()
+		if got := getObject(t, c, bucket, key); got != objects[[2]string{bucket, key}] {
+			t.Fatalf("GET %s/%s: wrong bytes", bucket, key)
+		}
+		return res.Header.Get("X-Cache")
+	}
+	for k := range objects { // the uploads were stored as they were acknowledged
+		if x := xcache(k[0], k[1]); x != "HIT" {
+			t.Fatalf("GET %v after its PUT: X-Cache %s, want HIT", k, x)
+		}
+	}
+
+	var st struct {
+		Hits, Misses, Entries, UsedBytes int64
+		Buckets                          map[string]struct{ Bytes, Entries int64 }
+	}
+	var out, errb bytes.Buffer
+	if err := run(t.Context(), []string{"cache", "stats", "--admin", admin}, &out, &errb); err != 0 {
+		t.Fatalf("cache stats exited %d: %s", err, errb.String())
+	}
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatalf("cache stats printed %q: %v", out.String(), err)
+	}
+	if st.Hits != 4 || st.Entries != 4 || st.UsedBytes != 26000 || st.Buckets["hs1"].Entries != 3 || st.Buckets["hs2"].Bytes != 8000 {
+		t.Errorf("cache stats = %+v", st)
+	}
+	metrics := scrape(t, m[1])
+	for _, want := range []string{
+		`s3edge_cache_requests_total{result="hit"} 4`, `s3edge_cache_entries 4`, `s3edge_cache_used_bytes 26000`,
+		`s3edge_cache_bucket_bytes{bucket="hs1"} 18000`, `s3edge_cache_bucket_entries{bucket="hs2"} 1`,
+		`s3edge_response_body_bytes_total{bucket="hs1",source="cache"} 18000`,
+		`s3edge_cache_evictions_total 0`, `s3edge_cache_fill_errors_total 0`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	out.Reset()
+	if err := run(t.Context(), []string{"cache", "purge", "--admin", admin, "--bucket", "hs1", "--prefix", "local_content/"}, &out, &errb); err != 0 {
+		t.Fatalf("cache purge exited %d: %s", err, errb.String())
+	}
+	if got := strings.TrimSpace(out.String()); got != `{"bytes":11000,"entries":2}` {
+		t.Errorf("purge --bucket hs1 --prefix local_content/ printed %s", got)
+	}
+	for k, want := range map[[2]string]string{
+		{"hs1", "local_content/x/1"}: "MISS", {"hs1", "local_content/x/2"}: "MISS",
+		{"hs1", "remote_content/y"}: "HIT", {"hs2", "local_content/x/1"}: "HIT",
+	} {
+		if x := xcache(k[0], k[1]); x != want {
+			t.Errorf("GET %v after the prefix purge: X-Cache %s, want %s", k, x, want)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second) // the refetched two are stored again
+	for !strings.Contains(scrape(t, m[1]), "s3edge_cache_entries 4\n") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"cache", "purge", "--admin", admin}, &out, &errb); err != 0 {
+		t.Fatalf("cache purge (all) exited %d: %s", err, errb.String())
+	}
+	if got := strings.TrimSpace(out.String()); got != `{"bytes":26000,"entries":4}` {
+		t.Errorf("purge of everything printed %s", got)
+	}
+	if x := xcache("hs2", "local_content/x/1"); x != "MISS" {
+		t.Errorf("GET after purging everything: X-Cache %s, want MISS", x)
+	}
+	if !strings.Contains(scrape(t, m[1]), `s3edge_cache_requests_total{result="miss"} 3`+"\n") {
+		t.Errorf("/metrics does not count the 3 misses")
+	}
+	// Purging through the wrong method changes nothing.
+	if resp, err := http.Get(admin + "/cache/purge"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /cache/purge = %v, %v; want 405", resp.Status, err)
+	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// captureTransport records the last response, for its headers.
+type captureTransport struct{ res **http.Response }
+
+func (c captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := http.DefaultTransport.RoundTrip(r)
+	*c.res = res
+	return res, err
+}
