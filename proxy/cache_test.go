@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3edge/s3edge/cache"
+	"github.com/s3edge/s3edge/cache/blob"
 	"github.com/s3edge/s3edge/policy"
 	"github.com/s3edge/s3edge/upstream/upstreamtest"
 )
@@ -725,4 +727,58 @@ func TestCacheMissTimeout(t *testing.T) {
 	if n := e.up.Requests("GetObject"); n != 1 {
 		t.Errorf("upstream GETs = %d, want 1", n)
 	}
+}
+
+// fullDisk is a cache store whose disk can be made full.
+type fullDisk struct {
+	cache.Store
+	full atomic.Bool
+}
+
+func (d *fullDisk) Create() (cache.Temp, error) {
+	if d.full.Load() {
+		return nil, &os.PathError{Op: "open", Path: "tmp/fill", Err: syscall.ENOSPC}
+	}
+	return d.Store.Create()
+}
+
+// TestCacheDiskFull: with the cache's disk full, GETs and PUTs keep working
+// as pass-through (BYPASS), and storing resumes once there is room.
+func TestCacheDiskFull(t *testing.T) {
+	ds, err := blob.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := &fullDisk{Store: ds}
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	e := newEnv(t, envOptions{cache: &cache.Options{MaxBytes: 256 << 20, Store: disk, Now: func() time.Time { return time.Unix(0, now.Load()) }}})
+	a, b := randomBytes(50<<10, 60), randomBytes(50<<10, 61)
+	e.up.PutObject(upstreamBucket, "hs1/a", a)
+	disk.full.Store(true)
+	for i := range 3 {
+		res, got, err := e.get("a", nil)
+		if err != nil || res.StatusCode != 200 || !bytes.Equal(got, a) {
+			t.Fatalf("GET %d with the disk full: %v, %v", i, res.Status, err)
+		}
+		if x := res.Header.Get("X-Cache"); i > 0 && x != "BYPASS" {
+			t.Errorf("GET %d with the disk full: X-Cache %s, want BYPASS", i, x)
+		}
+	}
+	if _, err := e.client(fullKey, fullSecret).PutObject(ctx(t), putInput("media", "b", b)); err != nil {
+		t.Fatalf("PUT with the disk full: %v", err)
+	}
+	e.mustGet("b", b, "BYPASS")
+	if n := e.up.Requests("GetObject"); n != 4 {
+		t.Errorf("upstream GETs = %d, want 4 (nothing stored)", n)
+	}
+	if st := e.cache.Stats(); st.DiskErrors == 0 || st.Entries != 0 {
+		t.Errorf("cache stats with the disk full = %+v", st)
+	}
+
+	disk.full.Store(false)
+	now.Add(int64(time.Minute)) // past the cache's back-off from the disk
+	e.mustGet("a", a, "MISS")
+	e.settled("a", len(a))
+	e.mustGet("a", a, "HIT")
 }
