@@ -75,6 +75,38 @@ func startChild(t *testing.T, cfg string) (*exec.Cmd, string) {
 	return nil, ""
 }
 
+// childSetup writes the configuration of a child s3edge in front of the
+// upstream at upURL (virtual bucket "media" on its bucket "far", one
+// credential allowed actions, then the extra YAML) and returns its path
+// and a client for the child's endpoint.
+func childSetup(t *testing.T, upURL, actions, extra string) (string, func(endpoint string) *s3.Client) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "s3edge.yaml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+upstreams:
+  far: {type: s3, endpoint: %s, region: us-east-1, access_key_id: k, secret_access_key: s, path_style: true}
+buckets:
+  media: {upstream: far, bucket: far}
+credentials:
+  - access_key_id: child
+    secret_access_key: child-secret-123456
+    grants: [{bucket: media, actions: [%s]}]
+cache: {max_size: 1GiB, min_free_disk: 0}
+%s`, filepath.Join(dir, "data"), upURL, actions, extra)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, func(endpoint string) *s3.Client {
+		return s3.New(s3.Options{
+			BaseEndpoint: aws.String(endpoint), Region: "us-east-1", UsePathStyle: true,
+			Credentials:      credentials.NewStaticCredentialsProvider("child", "child-secret-123456", ""),
+			RetryMaxAttempts: 1,
+		})
+	}
+}
+
 // TestKill9DuringFills kills s3edge with SIGKILL while 100 fills are in
 // flight, restarts it on the same data directory, and checks that every
 // object it then serves is byte-identical to the upstream's: nothing torn is
@@ -100,31 +132,7 @@ func TestKill9DuringFills(t *testing.T) {
 		objects[key] = b
 		up.PutObject("far", key, b)
 	}
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "s3edge.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-data_dir: %s
-upstreams:
-  far: {type: s3, endpoint: %s, region: us-east-1, access_key_id: k, secret_access_key: s, path_style: true}
-buckets:
-  media: {upstream: far, bucket: far}
-credentials:
-  - access_key_id: crash
-    secret_access_key: crash-secret-123456
-    grants: [{bucket: media, actions: [read, list]}]
-cache: {max_size: 1GiB, min_free_disk: 0}
-`, filepath.Join(dir, "data"), up.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	client := func(endpoint string) *s3.Client {
-		return s3.New(s3.Options{
-			BaseEndpoint: aws.String(endpoint), Region: "us-east-1", UsePathStyle: true,
-			Credentials:      credentials.NewStaticCredentialsProvider("crash", "crash-secret-123456", ""),
-			RetryMaxAttempts: 1,
-		})
-	}
-
+	cfgPath, client := childSetup(t, up.URL, "read, list", "")
 	proc, endpoint := startChild(t, cfgPath)
 	c := client(endpoint)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -189,31 +197,7 @@ func TestSIGTERMLetsFillsCommit(t *testing.T) {
 	t.Cleanup(up.Close)
 	want := bytes.Repeat([]byte("s3edge fill "), 64<<10) // 768 KiB: 0.75 s from the upstream
 	up.PutObject("far", "local_content/aa/bb/cc", want)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "s3edge.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-data_dir: %s
-upstreams:
-  far: {type: s3, endpoint: %s, region: us-east-1, access_key_id: k, secret_access_key: s, path_style: true}
-buckets:
-  media: {upstream: far, bucket: far}
-credentials:
-  - access_key_id: term
-    secret_access_key: term-secret-123456
-    grants: [{bucket: media, actions: [read]}]
-cache: {max_size: 1GiB, min_free_disk: 0}
-limits: {shutdown_timeout: 20s}
-`, filepath.Join(dir, "data"), up.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	client := func(endpoint string) *s3.Client {
-		return s3.New(s3.Options{
-			BaseEndpoint: aws.String(endpoint), Region: "us-east-1", UsePathStyle: true,
-			Credentials:      credentials.NewStaticCredentialsProvider("term", "term-secret-123456", ""),
-			RetryMaxAttempts: 1,
-		})
-	}
+	cfgPath, client := childSetup(t, up.URL, "read", "limits: {shutdown_timeout: 20s}\n")
 	get := func(c *s3.Client) (*s3.GetObjectOutput, *http.Response) {
 		var res *http.Response
 		out, err := c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("media"), Key: aws.String("local_content/aa/bb/cc")},
