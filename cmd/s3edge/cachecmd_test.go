@@ -25,7 +25,7 @@ upstreams:
   local: {type: embedded}
 buckets:
   hs1: {upstream: local, bucket: store, prefix: a/}
-  hs2: {upstream: local, bucket: store, prefix: b/}
+  hs2: {upstream: local, bucket: store, prefix: b/, cache: {max_size: 20000}}
 credentials:
   - access_key_id: admin-test
     secret_access_key: admin-test-secret-0123
@@ -123,6 +123,28 @@ cache: {max_size: 64MiB, max_object_size: 16MiB, min_free_disk: 0, admission: al
 	}
 	if !strings.Contains(scrape(t, m[1]), `s3edge_cache_requests_total{result="miss"} 3`+"\n") {
 		t.Errorf("/metrics does not count the 3 misses")
+	}
+	// hs2's cap (20000 bytes) holds whatever hs2 stores; hs1 keeps its own.
+	xcache("hs1", "remote_content/y")
+	for i := range 4 {
+		key := "local_content/cap/" + strings.Repeat("x", i+1)
+		objects[[2]string{"hs2", key}] = strings.Repeat("c", 9000)
+		putObject(t, c, "hs2", key, objects[[2]string{"hs2", key}])
+		xcache("hs2", key)
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"cache", "stats", "--admin", admin}, &out, &errb); err != 0 {
+		t.Fatalf("cache stats exited %d: %s", err, errb.String())
+	}
+	st.Buckets = nil
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if b := st.Buckets["hs2"]; b.Bytes > 20000 || b.Bytes == 0 {
+		t.Errorf("hs2 holds %d bytes, cap 20000", b.Bytes)
+	}
+	if b := st.Buckets["hs1"]; b.Bytes != 7000 {
+		t.Errorf("hs1 holds %d bytes, want its 7000 untouched by hs2's cap", b.Bytes)
 	}
 	// Purging through the wrong method changes nothing.
 	if resp, err := http.Get(admin + "/cache/purge"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
