@@ -122,15 +122,21 @@ func TestCacheCoalescing(t *testing.T) {
 	e.up.PutObject(upstreamBucket, "hs1/big", data)
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
+	var mu sync.Mutex
+	xcache := map[string]int{}
 	for range 64 {
 		wg.Go(func() {
-			_, b, err := e.get("big", nil)
+			res, b, err := e.get("big", nil)
 			if err == nil && !bytes.Equal(b, data) {
 				err = fmt.Errorf("got %d bytes, want %d", len(b), len(data))
 			}
 			if err != nil {
 				errs <- err
+				return
 			}
+			mu.Lock()
+			xcache[res.Header.Get("X-Cache")]++
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
@@ -140,6 +146,11 @@ func TestCacheCoalescing(t *testing.T) {
 	}
 	if n := e.up.Requests("GetObject"); n != 1 {
 		t.Errorf("upstream GETs = %d for 64 concurrent misses, want 1", n)
+	}
+	// One client started the fill; the others joined it (or, arriving
+	// after it was stored, hit).
+	if xcache["MISS"] != 1 || xcache["MISS"]+xcache["COALESCED"]+xcache["HIT"] != 64 {
+		t.Errorf("X-Cache of the 64 GETs = %v, want one MISS and the rest COALESCED or HIT", xcache)
 	}
 }
 
