@@ -272,8 +272,8 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 	case source == "upstream" && (n < 0 || n <= smallBody):
 		return s.copyOut(w, rd, n)
 	case n <= smallBody:
-		raw := cork(r, n)
-		return uncork(raw, rq, s.writeSmall(w, rd, n))
+		ck := cork(r, n)
+		return uncork(ck, rq, s.writeSmall(w, rd, n))
 	}
 	// Larger bodies go out through sendfile, stored or still being
 	// filled: the reader waits for a fill's bytes to reach its file.

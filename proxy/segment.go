@@ -20,10 +20,39 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	if err != nil {
 		return ctx
 	}
-	return context.WithValue(ctx, rawConnKey{}, raw)
+	return context.WithValue(ctx, corkerKey{}, newCorker(raw))
 }
 
-type rawConnKey struct{}
+type corkerKey struct{}
+
+// corker sets TCP_CORK on one connection. Its Control callbacks are bound
+// once per connection: a closure made per call escapes through the
+// RawConn interface, two allocations a call, four a hit. net/http serves
+// one request of a connection at a time, so err needs no lock.
+type corker struct {
+	raw     syscall.RawConn
+	on, off func(fd uintptr)
+	err     error
+}
+
+func newCorker(raw syscall.RawConn) *corker {
+	c := &corker{raw: raw}
+	c.on = func(fd uintptr) { c.err = setCork(fd, true) }
+	c.off = func(fd uintptr) { c.err = setCork(fd, false) }
+	return c
+}
+
+// set reports whether the cork is now on (or off).
+func (c *corker) set(on bool) bool {
+	f := c.off
+	if on {
+		f = c.on
+	}
+	if err := c.raw.Control(f); err != nil {
+		return false
+	}
+	return c.err == nil
+}
 
 // corkMax is the largest body corked: header and body then fit one segment
 // on loopback (MSS 64 KiB), where Synapse and s3edge usually meet. Above
@@ -37,26 +66,26 @@ const corkMax = 60 << 10
 // writes the header when its 4 KiB buffer fills and the rest of the body
 // separately: two segments for a 4 KiB object, each waking the client. It
 // returns nil where corking is not available, and for bodies above corkMax.
-func cork(r *http.Request, n int64) syscall.RawConn {
+func cork(r *http.Request, n int64) *corker {
 	if n > corkMax {
 		return nil
 	}
-	raw, _ := r.Context().Value(rawConnKey{}).(syscall.RawConn)
-	if raw == nil || !setCork(raw, true) {
+	c, _ := r.Context().Value(corkerKey{}).(*corker)
+	if c == nil || !c.set(true) {
 		return nil
 	}
-	return raw
+	return c
 }
 
 // uncork flushes the response after a successful send and releases what
 // cork held; err is the send's.
-func uncork(raw syscall.RawConn, rq *request, err error) error {
-	if raw == nil {
+func uncork(c *corker, rq *request, err error) error {
+	if c == nil {
 		return err
 	}
 	if err == nil && rq.rc.Flush() != nil {
 		err = errClientGone
 	}
-	setCork(raw, false)
+	c.set(false)
 	return err
 }

@@ -2,16 +2,11 @@ package proxy
 
 import "syscall"
 
-func setCork(raw syscall.RawConn, on bool) bool {
+// setCork sets or clears TCP_CORK on the socket fd.
+func setCork(fd uintptr, on bool) error {
 	v := 0
 	if on {
 		v = 1
 	}
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, v)
-	}); err != nil {
-		return false
-	}
-	return serr == nil
+	return syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, v)
 }
