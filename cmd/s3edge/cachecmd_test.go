@@ -43,7 +43,7 @@ cache: {max_size: 64MiB, max_object_size: 16MiB, min_free_disk: 0, admission: al
 	}
 	admin := strings.TrimSuffix(m[1], "/metrics")
 	var res *http.Response
-	c := newClient(in.url, "admin-test", "admin-test-secret-0123", &http.Client{Transport: captureTransport{&res}})
+	c := newClient(in.url, "admin-test", "admin-test-secret-0123", captureClient{&res})
 	objects := map[[2]string]string{
 		{"hs1", "local_content/x/1"}: strings.Repeat("1", 5000),
 		{"hs1", "local_content/x/2"}: strings.Repeat("2", 6000),
@@ -164,13 +164,4 @@ func scrape(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// captureTransport records the last response, for its headers.
-type captureTransport struct{ res **http.Response }
-
-func (c captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	res, err := http.DefaultTransport.RoundTrip(r)
-	*c.res = res
-	return res, err
 }

@@ -109,7 +109,7 @@ func (in *instance) demoKeys(t *testing.T) (id, secret string) {
 	return m[1], m[2]
 }
 
-func newClient(endpoint, id, secret string, hc *http.Client) *s3.Client {
+func newClient(endpoint, id, secret string, hc s3.HTTPClient) *s3.Client {
 	o := s3.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
