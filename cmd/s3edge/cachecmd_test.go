@@ -71,8 +71,8 @@ cache: {max_size: 64MiB, max_object_size: 16MiB, min_free_disk: 0, admission: al
 		Buckets                          map[string]struct{ Bytes, Entries int64 }
 	}
 	var out, errb bytes.Buffer
-	if err := run(t.Context(), []string{"cache", "stats", "--admin", admin}, &out, &errb); err != 0 {
-		t.Fatalf("cache stats exited %d: %s", err, errb.String())
+	if code := run(t.Context(), []string{"cache", "stats", "--admin", admin}, &out, &errb); code != 0 {
+		t.Fatalf("cache stats exited %d: %s", code, errb.String())
 	}
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
 		t.Fatalf("cache stats printed %q: %v", out.String(), err)
@@ -93,8 +93,8 @@ cache: {max_size: 64MiB, max_object_size: 16MiB, min_free_disk: 0, admission: al
 	}
 
 	out.Reset()
-	if err := run(t.Context(), []string{"cache", "purge", "--admin", admin, "--bucket", "hs1", "--prefix", "local_content/"}, &out, &errb); err != 0 {
-		t.Fatalf("cache purge exited %d: %s", err, errb.String())
+	if code := run(t.Context(), []string{"cache", "purge", "--admin", admin, "--bucket", "hs1", "--prefix", "local_content/"}, &out, &errb); code != 0 {
+		t.Fatalf("cache purge exited %d: %s", code, errb.String())
 	}
 	if got := strings.TrimSpace(out.String()); got != `{"bytes":11000,"entries":2}` {
 		t.Errorf("purge --bucket hs1 --prefix local_content/ printed %s", got)
@@ -112,8 +112,8 @@ cache: {max_size: 64MiB, max_object_size: 16MiB, min_free_disk: 0, admission: al
 		time.Sleep(10 * time.Millisecond)
 	}
 	out.Reset()
-	if err := run(t.Context(), []string{"cache", "purge", "--admin", admin}, &out, &errb); err != 0 {
-		t.Fatalf("cache purge (all) exited %d: %s", err, errb.String())
+	if code := run(t.Context(), []string{"cache", "purge", "--admin", admin}, &out, &errb); code != 0 {
+		t.Fatalf("cache purge (all) exited %d: %s", code, errb.String())
 	}
 	if got := strings.TrimSpace(out.String()); got != `{"bytes":26000,"entries":4}` {
 		t.Errorf("purge of everything printed %s", got)
@@ -133,8 +133,8 @@ cache: {max_size: 64MiB, max_object_size: 16MiB, min_free_disk: 0, admission: al
 		xcache("hs2", key)
 	}
 	out.Reset()
-	if err := run(t.Context(), []string{"cache", "stats", "--admin", admin}, &out, &errb); err != 0 {
-		t.Fatalf("cache stats exited %d: %s", err, errb.String())
+	if code := run(t.Context(), []string{"cache", "stats", "--admin", admin}, &out, &errb); code != 0 {
+		t.Fatalf("cache stats exited %d: %s", code, errb.String())
 	}
 	st.Buckets = nil
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
