@@ -117,6 +117,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.listener != nil {
 		srv.Listener = o.listener(srv.Listener)
 	}
+	srv.Listener = proxy.Listener(srv.Listener)
 	if o.tls {
 		srv.StartTLS()
 	} else {

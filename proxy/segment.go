@@ -2,90 +2,106 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
-	"syscall"
+	"sync"
 )
 
-// ConnContext is meant for http.Server.ConnContext. It lets the proxy reach
-// the TCP connection under a request, to send a cached response's header
-// and body in one TCP segment (see cork). Without it, responses are
-// correct, just sent in more segments.
+// Listener wraps the listener the proxy is served on, so that a small
+// cached response leaves in one write: net/http writes the header when its
+// 4 KiB buffer fills and the rest of the body separately, two system calls
+// and two segments for a 4 KiB object, each waking the client. Without it
+// (or without ConnContext) responses are correct, just sent in more writes.
+// Under TLS, wrap the TCP listener: the records of one response then go
+// out together too.
+func Listener(ln net.Listener) net.Listener { return listener{ln} }
+
+type listener struct{ net.Listener }
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &conn{TCPConn: tc}, nil
+	}
+	return c, err
+}
+
+// ConnContext is meant for http.Server.ConnContext: it lets a handler
+// reach the connection Listener made, through TLS if need be.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return ctx // TLS: records are framed anyway
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
 	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return ctx
+	if hc, ok := c.(*conn); ok {
+		return context.WithValue(ctx, connKey{}, hc)
 	}
-	return context.WithValue(ctx, corkerKey{}, newCorker(raw))
+	return ctx
 }
 
-type corkerKey struct{}
+type connKey struct{}
 
-// corker sets TCP_CORK on one connection. Its Control callbacks are bound
-// once per connection: a closure made per call escapes through the
-// RawConn interface, two allocations a call, four a hit. net/http serves
-// one request of a connection at a time, so err needs no lock.
-type corker struct {
-	raw     syscall.RawConn
-	on, off func(fd uintptr)
-	err     error
+// conn holds back what is written to it between hold and release and sends
+// it in one write. The methods of *net.TCPConn stay reachable, ReadFrom
+// (sendfile) and CloseWrite among them, which net/http looks for.
+//
+// Writes come from the handler's goroutine while it holds; the lock is
+// for anything else that writes at the same time (tls.Conn's close_notify
+// from Server.Close).
+type conn struct {
+	*net.TCPConn
+	mu   sync.Mutex
+	held *[]byte // non-nil between hold and release
 }
 
-func newCorker(raw syscall.RawConn) *corker {
-	c := &corker{raw: raw}
-	c.on = func(fd uintptr) { c.err = setCork(fd, true) }
-	c.off = func(fd uintptr) { c.err = setCork(fd, false) }
+// holdBufs are the buffers of held responses: a header and a body of up to
+// smallBody, as a rule.
+var holdBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallBody+4<<10); return &b }}
+
+func (c *conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.held != nil {
+		*c.held = append(*c.held, p...)
+		c.mu.Unlock()
+		return len(p), nil
+	}
+	c.mu.Unlock()
+	return c.TCPConn.Write(p)
+}
+
+// hold returns the connection under r, holding its writes from now on, or
+// nil where there is none to hold (HTTP/2 writes from its own goroutine,
+// and the proxy does not serve it).
+func hold(r *http.Request) *conn {
+	c, _ := r.Context().Value(connKey{}).(*conn)
+	if c == nil || r.ProtoMajor != 1 {
+		return nil
+	}
+	c.mu.Lock()
+	c.held = holdBufs.Get().(*[]byte)
+	c.mu.Unlock()
 	return c
 }
 
-// set reports whether the cork is now on (or off).
-func (c *corker) set(on bool) bool {
-	f := c.off
-	if on {
-		f = c.on
-	}
-	if err := c.raw.Control(f); err != nil {
-		return false
-	}
-	return c.err == nil
-}
-
-// corkMax is the largest body corked: header and body then fit one segment
-// on loopback (MSS 64 KiB), where Synapse and s3edge usually meet. Above
-// it the segments are full anyway, and the cork cost 8% of the hit rate at
-// 64 KiB and a third with sendfile at 256 KiB (bench: wrk workload,
-// --hot-sizes).
-const corkMax = 60 << 10
-
-// cork holds back the response's segments until uncork, so that the header
-// and the first body bytes of a cached object leave together. net/http
-// writes the header when its 4 KiB buffer fills and the rest of the body
-// separately: two segments for a 4 KiB object, each waking the client. It
-// returns nil where corking is not available, and for bodies above corkMax.
-func cork(r *http.Request, n int64) *corker {
-	if n > corkMax {
-		return nil
-	}
-	c, _ := r.Context().Value(corkerKey{}).(*corker)
-	if c == nil || !c.set(true) {
-		return nil
-	}
-	return c
-}
-
-// uncork flushes the response after a successful send and releases what
-// cork held; err is the send's.
-func uncork(c *corker, rq *request, err error) error {
+// release flushes the response into c's held bytes, after a successful
+// send, and writes them; err is the send's.
+func release(c *conn, rq *request, err error) error {
 	if c == nil {
 		return err
 	}
 	if err == nil && rq.rc.Flush() != nil {
 		err = errClientGone
 	}
-	c.set(false)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.held
+	c.held = nil
+	// Held bytes were acknowledged to net/http: they go out even after a
+	// failed send, which has aborted (or will abort) the connection anyway.
+	if _, werr := c.TCPConn.Write(*b); werr != nil && err == nil {
+		err = errClientGone
+	}
+	*b = (*b)[:0]
+	holdBufs.Put(b)
 	return err
 }

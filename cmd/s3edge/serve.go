@@ -142,6 +142,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = proxy.Listener(ln)
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"

@@ -1,0 +1,71 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/s3edge/s3edge/policy"
+	"github.com/s3edge/s3edge/upstream/upstreamtest"
+)
+
+// TestSmallHitOneSegment: a small cached response, header and body, leaves
+// in one write, so the client receives it as one TCP segment (loopback's
+// MSS is 64 KiB). net/http alone writes a 4 KiB body in two: its buffer
+// fills and is flushed before the body's tail. Counted by the client's
+// kernel (TCP_INFO data segments in), over two requests on one connection.
+func TestSmallHitOneSegment(t *testing.T) {
+	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
+	sizes := []int{4 << 10, 20 << 10}
+	for i, n := range sizes {
+		e.up.PutObject(upstreamBucket, fmt.Sprintf("hs1/o%d", i), randomBytes(n, uint64(i)))
+		e.get(fmt.Sprintf("o%d", i), nil)
+		e.settled(fmt.Sprintf("o%d", i), n)
+	}
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	segsIn := func() uint32 {
+		raw, err := c.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info *unix.TCPInfo
+		var gerr error
+		if err := raw.Control(func(fd uintptr) { info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || gerr != nil {
+			t.Fatal(err, gerr)
+		}
+		return info.Data_segs_in
+	}
+	for round := range 2 {
+		for i, n := range sizes {
+			r := e.signed("GET", fmt.Sprintf("/media/o%d", i), nil, fullKey, fullSecret, time.Now(), "", nil)
+			before := segsIn()
+			if err := r.Write(c); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(br, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || res.StatusCode != 200 || !bytes.Equal(b, randomBytes(n, uint64(i))) || res.Header.Get("X-Cache") != "HIT" {
+				t.Fatalf("o%d: status %d, %d of %d bytes, X-Cache %q, %v", i, res.StatusCode, len(b), n, res.Header.Get("X-Cache"), err)
+			}
+			if segs := segsIn() - before; segs != 1 {
+				t.Errorf("round %d: a %d-byte hit arrived in %d segments, want 1", round, n, segs)
+			}
+		}
+	}
+}
