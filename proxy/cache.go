@@ -200,7 +200,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		err     error
 		partial bool
 	)
-	if br, ok := parseRange(r.Header.Get("Range")); ok {
+	if br, ok := parseRange(header(r.Header, "Range")); ok {
 		partial = true
 		off, n := br.first, int64(-1)
 		if br.last >= 0 {
@@ -297,7 +297,7 @@ func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request,
 	setObjectHeaders(h, &info)
 	applyOverrides(h, rq.query)
 	s.setXCache(h, cache.Hit)
-	if br, ok := parseRange(r.Header.Get("Range")); ok {
+	if br, ok := parseRange(header(r.Header, "Range")); ok {
 		off, n, err := br.resolve(m.Size)
 		if err != nil {
 			return true, err

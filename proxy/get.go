@@ -46,7 +46,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		}
 		opt.PartNumber = int32(n)
 	}
-	if br, ok := parseRange(r.Header.Get("Range")); ok && opt.PartNumber == 0 {
+	if br, ok := parseRange(header(r.Header, "Range")); ok && opt.PartNumber == 0 {
 		opt.Range = br.String()
 	}
 	key := b.Prefix + rq.key

@@ -77,7 +77,17 @@ func sseC(h http.Header, copySource bool) upstream.SSEC {
 	if copySource {
 		n = &sseCHeaders[1]
 	}
-	return upstream.SSEC{Algorithm: h.Get(n[0]), Key: h.Get(n[1]), KeyMD5: h.Get(n[2])}
+	return upstream.SSEC{Algorithm: header(h, n[0]), Key: header(h, n[1]), KeyMD5: header(h, n[2])}
+}
+
+// header is h.Get for a name already in canonical form. Get canonicalises
+// its argument, a byte-by-byte validation of names as long as SSE-C's:
+// 2% of a small hit's CPU, for names that are constants.
+func header(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // sseCHeaders are the SSE-C header names, in canonical form, of an object
@@ -175,9 +185,9 @@ type conditions struct {
 }
 
 func conditionsIn(h http.Header) conditions {
-	c := conditions{ifMatch: h.Get("If-Match"), ifNoneMatch: h.Get("If-None-Match")}
-	c.ifModifiedSince = parseHTTPTime(h.Get("If-Modified-Since"))
-	c.ifUnmodifiedSince = parseHTTPTime(h.Get("If-Unmodified-Since"))
+	c := conditions{ifMatch: header(h, "If-Match"), ifNoneMatch: header(h, "If-None-Match")}
+	c.ifModifiedSince = parseHTTPTime(header(h, "If-Modified-Since"))
+	c.ifUnmodifiedSince = parseHTTPTime(header(h, "If-Unmodified-Since"))
 	return c
 }
 

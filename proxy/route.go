@@ -178,12 +178,12 @@ func operation(method string, q url.Values, h http.Header, bucket, key string) s
 		return "HeadObject"
 	case http.MethodPut:
 		if has("uploadId") || has("partNumber") {
-			if h.Get("X-Amz-Copy-Source") != "" {
+			if header(h, "X-Amz-Copy-Source") != "" {
 				return "UploadPartCopy"
 			}
 			return "UploadPart"
 		}
-		if h.Get("X-Amz-Copy-Source") != "" {
+		if header(h, "X-Amz-Copy-Source") != "" {
 			return "CopyObject"
 		}
 		return "PutObject"
