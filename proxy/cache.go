@@ -278,8 +278,13 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		return release(hc, rq, s.writeSmall(w, rd, n))
 	}
 	// Larger bodies go out through sendfile, stored or still being
-	// filled: the reader waits for a fill's bytes to reach its file.
-	return s.sendStored(w, rq, rd, n)
+	// filled: the reader waits for a fill's bytes to reach its file. A
+	// hit's header leaves with the first body bytes.
+	var hc *conn
+	if source == "cache" {
+		hc = hold(r)
+	}
+	return release(hc, rq, s.sendStored(w, rq, rd, n))
 }
 
 // headCached answers a HEAD from a stored entry when it may be served

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -58,15 +59,57 @@ type conn struct {
 // smallBody, as a rule.
 var holdBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallBody+4<<10); return &b }}
 
+// holdMax bounds what a connection holds: past it, the held bytes go out
+// and holding ends, whatever the caller meant to hold.
+const holdMax = 64 << 10
+
 func (c *conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.held != nil {
-		*c.held = append(*c.held, p...)
-		c.mu.Unlock()
-		return len(p), nil
+		if len(*c.held)+len(p) <= holdMax {
+			*c.held = append(*c.held, p...)
+			return len(p), nil
+		}
+		if err := c.flushLocked(false); err != nil {
+			return 0, err
+		}
 	}
-	c.mu.Unlock()
 	return c.TCPConn.Write(p)
+}
+
+// ReadFrom is net/http's way to sendfile a body. What is held (the header)
+// goes out first, flagged as having more to come, so that it leaves in the
+// body's first segment; holding ends there.
+func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	c.mu.Lock()
+	err := c.flushLocked(true)
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return c.TCPConn.ReadFrom(r)
+}
+
+// flushLocked writes what is held, if anything, and ends holding; more
+// asks the kernel to wait for the next write before sending a segment.
+func (c *conn) flushLocked(more bool) error {
+	b := c.held
+	if b == nil {
+		return nil
+	}
+	c.held = nil
+	var err error
+	if len(*b) > 0 {
+		if more {
+			err = sendMore(c.TCPConn, *b)
+		} else {
+			_, err = c.TCPConn.Write(*b)
+		}
+	}
+	*b = (*b)[:0]
+	holdBufs.Put(b)
+	return err
 }
 
 // hold returns the connection under r, holding its writes from now on, or
@@ -94,14 +137,10 @@ func release(c *conn, rq *request, err error) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := c.held
-	c.held = nil
 	// Held bytes were acknowledged to net/http: they go out even after a
 	// failed send, which has aborted (or will abort) the connection anyway.
-	if _, werr := c.TCPConn.Write(*b); werr != nil && err == nil {
+	if werr := c.flushLocked(false); werr != nil && err == nil {
 		err = errClientGone
 	}
-	*b = (*b)[:0]
-	holdBufs.Put(b)
 	return err
 }

@@ -16,14 +16,15 @@ import (
 	"github.com/s3edge/s3edge/upstream/upstreamtest"
 )
 
-// TestSmallHitOneSegment: a small cached response, header and body, leaves
-// in one write, so the client receives it as one TCP segment (loopback's
-// MSS is 64 KiB). net/http alone writes a 4 KiB body in two: its buffer
-// fills and is flushed before the body's tail. Counted by the client's
-// kernel (TCP_INFO data segments in), over two requests on one connection.
+// TestSmallHitOneSegment: a small cached response, header and body, reaches
+// the client as one TCP segment (loopback's MSS is 64 KiB). net/http alone
+// writes a 4 KiB body in two: its buffer fills and is flushed before the
+// body's tail; and a body sent by sendfile (40 KiB) after its header,
+// written on its own. Counted by the client's kernel (TCP_INFO data
+// segments in), over two requests on one connection.
 func TestSmallHitOneSegment(t *testing.T) {
 	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
-	sizes := []int{4 << 10, 20 << 10}
+	sizes := []int{4 << 10, 20 << 10, 40 << 10}
 	for i, n := range sizes {
 		e.up.PutObject(upstreamBucket, fmt.Sprintf("hs1/o%d", i), randomBytes(n, uint64(i)))
 		e.get(fmt.Sprintf("o%d", i), nil)
