@@ -43,8 +43,9 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 type connKey struct{}
 
 // conn holds back what is written to it between hold and release and sends
-// it in one write. The methods of *net.TCPConn stay reachable, ReadFrom
-// (sendfile) and CloseWrite among them, which net/http looks for.
+// it in one write. The methods of *net.TCPConn stay reachable, CloseWrite
+// among them, which net/http looks for; ReadFrom (sendfile) sends what is
+// held first.
 //
 // Writes come from the handler's goroutine while it holds; the lock is
 // for anything else that writes at the same time (tls.Conn's close_notify
@@ -65,15 +66,17 @@ const holdMax = 64 << 10
 
 func (c *conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
+	if c.held == nil {
+		c.mu.Unlock()
+		return c.TCPConn.Write(p)
+	}
 	defer c.mu.Unlock()
-	if c.held != nil {
-		if len(*c.held)+len(p) <= holdMax {
-			*c.held = append(*c.held, p...)
-			return len(p), nil
-		}
-		if err := c.flushLocked(false); err != nil {
-			return 0, err
-		}
+	if len(*c.held)+len(p) <= holdMax {
+		*c.held = append(*c.held, p...)
+		return len(p), nil
+	}
+	if err := c.flushLocked(false); err != nil {
+		return 0, err
 	}
 	return c.TCPConn.Write(p)
 }
@@ -121,7 +124,9 @@ func hold(r *http.Request) *conn {
 		return nil
 	}
 	c.mu.Lock()
-	c.held = holdBufs.Get().(*[]byte)
+	if c.held == nil {
+		c.held = holdBufs.Get().(*[]byte)
+	}
 	c.mu.Unlock()
 	return c
 }
