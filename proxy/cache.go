@@ -284,7 +284,11 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 	if source == "cache" {
 		hc = hold(r)
 	}
-	return release(hc, rq, s.sendStored(w, rq, rd, n))
+	err = release(hc, rq, s.sendStored(w, rq, rd, n))
+	// Cleared only now: under TLS (no sendfile) a body below the hold
+	// limit is written by release, within the stall deadline.
+	_ = rq.rc.SetWriteDeadline(time.Time{})
+	return err
 }
 
 // headCached answers a HEAD from a stored entry when it may be served
@@ -381,7 +385,6 @@ func (s *Server) sendStored(w http.ResponseWriter, rq *request, rd *cache.Reader
 		}
 		panic(http.ErrAbortHandler)
 	}
-	_ = rc.SetWriteDeadline(time.Time{})
 	return nil
 }
 

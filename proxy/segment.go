@@ -61,7 +61,8 @@ type conn struct {
 var holdBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallBody+4<<10); return &b }}
 
 // holdMax bounds what a connection holds: past it, the held bytes go out
-// and holding ends, whatever the caller meant to hold.
+// with the write that overflowed, and holding ends, whatever the caller
+// meant to hold.
 const holdMax = 64 << 10
 
 func (c *conn) Write(p []byte) (int, error) {
@@ -75,10 +76,15 @@ func (c *conn) Write(p []byte) (int, error) {
 		*c.held = append(*c.held, p...)
 		return len(p), nil
 	}
-	if err := c.flushLocked(false); err != nil {
-		return 0, err
-	}
-	return c.TCPConn.Write(p)
+	// Over the limit: what is held and p leave in one writev.
+	b := c.held
+	c.held = nil
+	held := len(*b)
+	bufs := net.Buffers{*b, p}
+	n, err := bufs.WriteTo(c.TCPConn)
+	*b = (*b)[:0]
+	holdBufs.Put(b)
+	return max(int(n)-held, 0), err
 }
 
 // ReadFrom is net/http's way to sendfile a body. What is held (the header)

@@ -1,9 +1,16 @@
 package proxy_test
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/s3edge/s3edge/cache"
 	"github.com/s3edge/s3edge/policy"
@@ -35,6 +42,68 @@ func TestCacheHitsOverTLS(t *testing.T) {
 			if round == 0 {
 				e.settled(key, n)
 			}
+		}
+	}
+}
+
+// TestStalledReaderOfHitsIsCutOff: a client that pipelines requests for
+// cached objects and stops reading is cut off after the stall timeout,
+// whichever way the body goes out: held and written by release (under TLS
+// a body below the hold limit), or sendfile and TLS records past it. The
+// responses (10 MB and more) exceed what the socket buffers absorb.
+func TestStalledReaderOfHitsIsCutOff(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		for _, n := range []int{40 << 10, 200 << 10} {
+			t.Run(fmt.Sprintf("tls=%v/%d", useTLS, n), func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t, envOptions{tls: useTLS, stall: 200 * time.Millisecond, cache: &cache.Options{MaxBytes: 64 << 20}})
+				e.up.PutObject(upstreamBucket, "hs1/s", randomBytes(n, 1))
+				e.get("s", nil)
+				e.settled("s", n)
+				d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+					return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+				}}
+				raw, err := d.Dial("tcp", e.srv.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer raw.Close()
+				c := raw
+				if useTLS {
+					tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+					if err := tc.Handshake(); err != nil {
+						t.Fatal(err)
+					}
+					c = tc
+				}
+				r := e.signed("GET", "/media/s", nil, fullKey, fullSecret, time.Now(), "", nil)
+				const pipelined = 250
+				go func() {
+					for range pipelined {
+						if r.Write(c) != nil {
+							return
+						}
+					}
+				}()
+				time.Sleep(1500 * time.Millisecond) // stalled: reads nothing
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				complete := 0
+				for ; complete < pipelined; complete++ {
+					res, err := http.ReadResponse(br, r)
+					if err != nil {
+						break
+					}
+					m, err := io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if err != nil || m != int64(n) {
+						break
+					}
+				}
+				if complete == pipelined {
+					t.Errorf("all %d responses of %d bytes arrived after a 1.5 s stall: the 200 ms stall timeout did not cut the client off", pipelined, n)
+				}
+			})
 		}
 	}
 }
