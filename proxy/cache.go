@@ -284,11 +284,10 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 	if source == "cache" {
 		hc = hold(r)
 	}
-	err = release(hc, rq, s.sendStored(w, rq, rd, n))
-	// Cleared only now: under TLS (no sendfile) a body below the hold
-	// limit is written by release, within the stall deadline.
-	_ = rq.rc.SetWriteDeadline(time.Time{})
-	return err
+	// The last write deadline stays in force for release (under TLS, with
+	// no sendfile, it writes a body below the hold limit) and net/http's
+	// final flush; net/http clears it after that.
+	return release(hc, rq, s.sendStored(w, rq, rd, n))
 }
 
 // headCached answers a HEAD from a stored entry when it may be served

@@ -189,6 +189,7 @@ func (s *Server) copyOut(w http.ResponseWriter, body io.Reader, n int64) error {
 			panic(http.ErrAbortHandler)
 		}
 	}
-	_ = rc.SetWriteDeadline(time.Time{})
+	// The deadline stays: it bounds net/http's flush of the last bytes
+	// after the handler returns, and net/http clears it then.
 	return nil
 }

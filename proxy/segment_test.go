@@ -107,3 +107,63 @@ func TestStalledReaderOfHitsIsCutOff(t *testing.T) {
 		}
 	}
 }
+
+// TestContinueAfterAHitOnOneConnection: a hit's write deadline is left in
+// force after the handler (it bounds net/http's final flush). An upload on
+// the same connection after it passed, with Expect: 100-continue, must
+// still get its 100 Continue (written when the body is first read, before
+// the upload's own deadline) and its answer: net/http clears a response's
+// write deadline once the response is flushed.
+func TestContinueAfterAHitOnOneConnection(t *testing.T) {
+	const stall = 200 * time.Millisecond
+	e := newEnv(t, envOptions{stall: stall, cache: &cache.Options{MaxBytes: 64 << 20}})
+	e.up.PutObject(upstreamBucket, "hs1/s", randomBytes(4<<10, 1))
+	e.get("s", nil)
+	e.settled("s", 4<<10)
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	get := e.signed("GET", "/media/s", nil, fullKey, fullSecret, time.Now(), "", nil)
+	if err := get.Write(c); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(br, get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	if res.StatusCode != 200 || res.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("GET: %d, X-Cache %q", res.StatusCode, res.Header.Get("X-Cache"))
+	}
+	time.Sleep(3 * stall) // the hit's deadline passes; the connection idles on
+
+	body := randomBytes(1000, 2)
+	put := e.signed("PUT", "/media/up", body, fullKey, fullSecret, time.Now(), "", func(r *http.Request) {
+		r.Header.Set("Expect", "100-continue")
+	})
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", put.URL.RequestURI(), put.Host, len(body))
+	_ = put.Header.Write(&head)
+	head.WriteString("\r\n")
+	if _, err := c.Write(head.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	cont, err := http.ReadResponse(br, put)
+	if err != nil || cont.StatusCode != http.StatusContinue {
+		t.Fatalf("waiting for 100 Continue: %v, %v", cont, err)
+	}
+	if _, err := c.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	res, err = http.ReadResponse(br, put)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("PUT after 100 Continue: %v, %v", res, err)
+	}
+	if got, _, _ := e.upstreamObject("hs1/up"); !bytes.Equal(got, body) {
+		t.Errorf("upstream holds %d bytes, want the %d sent", len(got), len(body))
+	}
+}
