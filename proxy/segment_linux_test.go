@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -12,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/s3edge/s3edge/cache"
 	"github.com/s3edge/s3edge/policy"
-	"github.com/s3edge/s3edge/upstream/upstreamtest"
 )
 
 // TestSmallHitOneSegment: a small cached response, header and body, reaches
@@ -21,23 +22,38 @@ import (
 // writes a 4 KiB body in two: its buffer fills and is flushed before the
 // body's tail; and a body sent by sendfile (40 KiB) after its header,
 // written on its own. Counted by the client's kernel (TCP_INFO data
-// segments in), over two requests on one connection.
+// segments in), over two requests on one connection. Under TLS, with no
+// sendfile, the header's and the body's records leave in one write too.
 func TestSmallHitOneSegment(t *testing.T) {
-	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) { testSmallHitOneSegment(t, useTLS) })
+	}
+}
+
+func testSmallHitOneSegment(t *testing.T, useTLS bool) {
+	e := newEnv(t, envOptions{tls: useTLS, cache: &cache.Options{MaxBytes: 256 << 20, SliceSize: 1 << 20}, rule: policy.CacheRule{}})
 	sizes := []int{4 << 10, 20 << 10, 40 << 10}
 	for i, n := range sizes {
 		e.up.PutObject(upstreamBucket, fmt.Sprintf("hs1/o%d", i), randomBytes(n, uint64(i)))
 		e.get(fmt.Sprintf("o%d", i), nil)
 		e.settled(fmt.Sprintf("o%d", i), n)
 	}
-	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	tcp, err := net.Dial("tcp", e.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer tcp.Close()
+	c := tcp
+	if useTLS {
+		tc := tls.Client(tcp, &tls.Config{InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		c = tc
+	}
 	br := bufio.NewReader(c)
 	segsIn := func() uint32 {
-		raw, err := c.(*net.TCPConn).SyscallConn()
+		raw, err := tcp.(*net.TCPConn).SyscallConn()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +64,9 @@ func TestSmallHitOneSegment(t *testing.T) {
 		}
 		return info.Data_segs_in
 	}
-	for round := range 2 {
+	// Round 0 is not counted: under TLS 1.3 the server's session tickets
+	// may still be arriving after the handshake.
+	for round := range 3 {
 		for i, n := range sizes {
 			r := e.signed("GET", fmt.Sprintf("/media/o%d", i), nil, fullKey, fullSecret, time.Now(), "", nil)
 			before := segsIn()
@@ -64,7 +82,7 @@ func TestSmallHitOneSegment(t *testing.T) {
 			if err != nil || res.StatusCode != 200 || !bytes.Equal(b, randomBytes(n, uint64(i))) || res.Header.Get("X-Cache") != "HIT" {
 				t.Fatalf("o%d: status %d, %d of %d bytes, X-Cache %q, %v", i, res.StatusCode, len(b), n, res.Header.Get("X-Cache"), err)
 			}
-			if segs := segsIn() - before; segs != 1 {
+			if segs := segsIn() - before; round > 0 && segs != 1 {
 				t.Errorf("round %d: a %d-byte hit arrived in %d segments, want 1", round, n, segs)
 			}
 		}
