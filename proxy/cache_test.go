@@ -80,6 +80,15 @@ func (e *env) settled(key string, size int) {
 	}
 }
 
+// stored puts data at the upstream under key, reads it once through the
+// proxy (a MISS) and waits until the cache has committed it.
+func (e *env) stored(key string, data []byte) {
+	e.t.Helper()
+	e.up.PutObject(upstreamBucket, "hs1/"+key, data)
+	e.mustGet(key, data, "MISS")
+	e.settled(key, len(data))
+}
+
 func TestCacheHitAfterMiss(t *testing.T) {
 	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
 	data := randomBytes(300<<10, 1)
@@ -356,9 +365,7 @@ func TestHitsOnOneConnectionDoNotStall(t *testing.T) {
 	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
 	sizes := []int{4 << 10, 64<<10 - 300, 64 << 10, 256 << 10}
 	for i, n := range sizes {
-		e.up.PutObject(upstreamBucket, fmt.Sprintf("hs1/s%d", i), randomBytes(n, uint64(i)))
-		e.get(fmt.Sprintf("s%d", i), nil)
-		e.settled(fmt.Sprintf("s%d", i), n)
+		e.stored(fmt.Sprintf("s%d", i), randomBytes(n, uint64(i)))
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
 	defer hc.CloseIdleConnections()

@@ -179,7 +179,30 @@ func (e *env) spoolEmpty() {
 
 func ctx(t testing.TB) context.Context { return t.Context() }
 
-// insecureTransport trusts the test server's certificate for raw requests.
+// dial opens a raw connection to the proxy with d, under TLS (trusting the
+// test server's certificate) when the proxy serves TLS. It returns the TCP
+// connection, for socket options and counters, and the one to talk over.
+func (e *env) dial(d *net.Dialer) (tcp, c net.Conn) {
+	e.t.Helper()
+	tcp, err := d.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { tcp.Close() })
+	if e.srv.TLS == nil {
+		return tcp, tcp
+	}
+	cfg := e.httpClient().Transport.(*http.Transport).TLSClientConfig.Clone()
+	cfg.ServerName = "127.0.0.1" // httptest's certificate names the loopback address
+	tc := tls.Client(tcp, cfg)
+	if err := tc.Handshake(); err != nil {
+		e.t.Fatal(err)
+	}
+	return tcp, tc
+}
+
+// httpClient returns a client for raw requests that trusts the test
+// server's certificate.
 func (e *env) httpClient() *http.Client {
 	if e.srv.TLS == nil {
 		return http.DefaultClient

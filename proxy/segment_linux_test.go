@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -34,23 +33,9 @@ func testSmallHitOneSegment(t *testing.T, useTLS bool) {
 	e := newEnv(t, envOptions{tls: useTLS, cache: &cache.Options{MaxBytes: 256 << 20, SliceSize: 1 << 20}, rule: policy.CacheRule{}})
 	sizes := []int{4 << 10, 20 << 10, 40 << 10}
 	for i, n := range sizes {
-		e.up.PutObject(upstreamBucket, fmt.Sprintf("hs1/o%d", i), randomBytes(n, uint64(i)))
-		e.get(fmt.Sprintf("o%d", i), nil)
-		e.settled(fmt.Sprintf("o%d", i), n)
+		e.stored(fmt.Sprintf("o%d", i), randomBytes(n, uint64(i)))
 	}
-	tcp, err := net.Dial("tcp", e.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tcp.Close()
-	c := tcp
-	if useTLS {
-		tc := tls.Client(tcp, &tls.Config{InsecureSkipVerify: true})
-		if err := tc.Handshake(); err != nil {
-			t.Fatal(err)
-		}
-		c = tc
-	}
+	tcp, c := e.dial(&net.Dialer{})
 	br := bufio.NewReader(c)
 	segsIn := func() uint32 {
 		raw, err := tcp.(*net.TCPConn).SyscallConn()

@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -57,25 +56,11 @@ func TestStalledReaderOfHitsIsCutOff(t *testing.T) {
 			t.Run(fmt.Sprintf("tls=%v/%d", useTLS, n), func(t *testing.T) {
 				t.Parallel()
 				e := newEnv(t, envOptions{tls: useTLS, stall: 200 * time.Millisecond, cache: &cache.Options{MaxBytes: 64 << 20}})
-				e.up.PutObject(upstreamBucket, "hs1/s", randomBytes(n, 1))
-				e.get("s", nil)
-				e.settled("s", n)
+				e.stored("s", randomBytes(n, 1))
 				d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 					return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 				}}
-				raw, err := d.Dial("tcp", e.srv.Listener.Addr().String())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer raw.Close()
-				c := raw
-				if useTLS {
-					tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
-					if err := tc.Handshake(); err != nil {
-						t.Fatal(err)
-					}
-					c = tc
-				}
+				_, c := e.dial(&d)
 				r := e.signed("GET", "/media/s", nil, fullKey, fullSecret, time.Now(), "", nil)
 				const pipelined = 250
 				go func() {
@@ -117,14 +102,8 @@ func TestStalledReaderOfHitsIsCutOff(t *testing.T) {
 func TestContinueAfterAHitOnOneConnection(t *testing.T) {
 	const stall = 200 * time.Millisecond
 	e := newEnv(t, envOptions{stall: stall, cache: &cache.Options{MaxBytes: 64 << 20}})
-	e.up.PutObject(upstreamBucket, "hs1/s", randomBytes(4<<10, 1))
-	e.get("s", nil)
-	e.settled("s", 4<<10)
-	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	e.stored("s", randomBytes(4<<10, 1))
+	_, c := e.dial(&net.Dialer{})
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	get := e.signed("GET", "/media/s", nil, fullKey, fullSecret, time.Now(), "", nil)
