@@ -18,7 +18,12 @@ import (
 //
 // If fetch also implements RangeFetcher and the object is stored in
 // slices, the missing slices are fetched by range instead of refetching the
-// whole object. A nil fetch serves stored entries only: a miss is ErrMiss.
+// whole object.
+//
+// A nil fetch (or, for GetRange, a nil rf) serves a fresh whole object
+// that is stored already, and nothing else: for anything else it returns
+// ErrMiss having fetched, revalidated, counted and recorded nothing, so
+// that the caller may ask again with a fetcher as if it had not asked.
 func (c *Cache) Get(ctx context.Context, k Key, fetch Fetcher, o GetOptions) (*Reader, Status, error) {
 	rf, _ := fetch.(RangeFetcher)
 	return c.get(ctx, k, 0, math.MaxInt64, fetch, rf, o)
@@ -53,6 +58,7 @@ func (c *Cache) get(ctx context.Context, k Key, off, n int64, fetch Fetcher, rf 
 		firstKey = ekey{k.Object, off / S}
 	}
 	h := c.keyHash(k.Bucket, firstKey)
+	storedOnly := fetch == nil && rf == nil
 	recorded, checked, stale := false, false, false
 	for {
 		c.mu.Lock()
@@ -76,18 +82,23 @@ func (c *Cache) get(ctx context.Context, k Key, off, n int64, fetch Fetcher, rf 
 		case v != nil && rf != nil:
 			meta = v.meta
 		}
-		if !recorded && (meta == nil || hit) { // a sliced read records each slice
-			c.sketch.Add(h)
-			recorded = true
-		}
 		if meta != nil && !checked && !c.freshLocked(meta, o) {
 			c.mu.Unlock()
+			if storedOnly {
+				return nil, 0, ErrMiss
+			}
 			var err error
 			if stale, err = c.revalidate(ctx, k, meta, o); err != nil {
 				return nil, 0, err
 			}
 			checked = true
 			continue
+		}
+		// A sliced read records each slice; a stored-only lookup only
+		// what it serves.
+		if !recorded && (hit || meta == nil && !storedOnly) {
+			c.sketch.Add(h)
+			recorded = true
 		}
 		if meta != nil {
 			size := metaSize(meta)
@@ -128,7 +139,7 @@ func (c *Cache) get(ctx context.Context, k Key, off, n int64, fetch Fetcher, rf 
 			c.countStatus(status)
 			return r, status, nil
 		}
-		if fetch == nil && rf == nil {
+		if storedOnly {
 			c.mu.Unlock()
 			return nil, 0, ErrMiss
 		}

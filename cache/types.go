@@ -134,7 +134,8 @@ var (
 	// ErrMissTimeout: the origin did not answer a miss within
 	// Options.MissTimeout. It wraps context.DeadlineExceeded.
 	ErrMissTimeout = fmt.Errorf("cache: no answer from the origin within the miss timeout: %w", context.DeadlineExceeded)
-	// ErrMiss: a Get without a fetcher found nothing stored.
+	// ErrMiss: a Get or GetRange without a fetcher found nothing stored
+	// and fresh that it could serve.
 	ErrMiss = errors.New("cache: not stored")
 	// ErrShortBody: the fetched body ended before Meta.Size bytes. It wraps
 	// io.ErrUnexpectedEOF.

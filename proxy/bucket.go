@@ -42,6 +42,7 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, rq *reques
 		return policy.ErrAccessDenied
 	}
 	w.Header().Set("Location", "/"+rq.bucket)
+	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

@@ -194,6 +194,14 @@ var errNotCached = errors.New("proxy: not answerable from the cache")
 func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, k cache.Key, o origin, rule policy.CacheRule, cond conditions) error {
 	c := s.cfg.Cache
 	opts := o.options(rule)
+	// On the hit path, only a fresh stored entry answers: no fetcher.
+	var (
+		fetch cache.Fetcher      = o
+		rf    cache.RangeFetcher = o
+	)
+	if rq.hitOnly {
+		fetch, rf = nil, nil
+	}
 	var (
 		rd      *cache.Reader
 		st      cache.Status
@@ -217,9 +225,12 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 				return err
 			}
 		}
-		rd, st, err = c.GetRange(r.Context(), k, off, n, o, opts)
+		rd, st, err = c.GetRange(r.Context(), k, off, n, rf, opts)
 	} else {
-		rd, st, err = c.Get(r.Context(), k, o, opts)
+		rd, st, err = c.Get(r.Context(), k, fetch, opts)
+	}
+	if rq.hitOnly && errors.Is(err, cache.ErrMiss) {
+		return errNotHit
 	}
 	if err != nil {
 		if rule.SSEC && refusedByUpstream(err) {

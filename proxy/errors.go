@@ -226,9 +226,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rq *request,
 		w.WriteHeader(api.Status)
 		return
 	}
-	h.Set("Content-Type", "application/xml")
-	w.WriteHeader(api.Status)
-	body := errorBody{Code: api.Code, Message: api.Message, Resource: r.URL.Path, RequestID: rq.id}
-	_, _ = w.Write([]byte(xml.Header))
-	_ = xml.NewEncoder(w).Encode(body)
+	_ = writeXML(w, api.Status, errorBody{Code: api.Code, Message: api.Message, Resource: r.URL.Path, RequestID: rq.id})
 }

@@ -57,6 +57,11 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 			if done, err := s.headCached(w, r, rq, ck, b.Cache, cond); done {
 				return err
 			}
+		}
+		if rq.hitOnly {
+			return errNotHit
+		}
+		if cacheable {
 			s.setXCache(w.Header(), cache.Miss)
 		}
 		info, err := up.Head(r.Context(), b.Bucket, key, opt)
@@ -96,6 +101,9 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		if !errors.Is(err, errNotCached) {
 			return err
 		}
+	}
+	if rq.hitOnly {
+		return errNotHit
 	}
 	obj, err := up.Get(r.Context(), b.Bucket, key, opt)
 	if err != nil {

@@ -117,10 +117,21 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.listener != nil {
 		srv.Listener = o.listener(srv.Listener)
 	}
-	srv.Listener = proxy.Listener(srv.Listener)
 	if o.tls {
+		srv.Listener = proxy.Listener(srv.Listener)
 		srv.StartTLS()
 	} else {
+		// As cmd/s3edge serves plain HTTP: hits on the hit path, the
+		// rest replayed on net/http, so every test here crosses both.
+		hl := p.HitListener(srv.Listener, proxy.HitOptions{ReadHeaderTimeout: 10 * time.Second})
+		srv.Listener = hl
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := hl.Shutdown(ctx); err != nil {
+				t.Errorf("hit listener shutdown: %v", err)
+			}
+		})
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)

@@ -19,6 +19,9 @@ type metrics struct {
 	// memorySpools counts uploads held in memory because the spool
 	// directory could not take them.
 	memorySpools prometheus.Counter
+	// hitPath counts requests the HitListener answered itself;
+	// handoffs, connections it handed to net/http.
+	hitPath, handoffs prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -47,11 +50,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "s3edge_upload_memory_spools_total",
 			Help: "Uploads held in memory because the spool directory could not take them (disk full or read-only).",
 		}),
+		hitPath: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "s3edge_hit_path_requests_total",
+			Help: "Requests answered on the hit path, without net/http: cache hits, and errors found without the upstream.",
+		}),
+		handoffs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "s3edge_hit_path_handoffs_total",
+			Help: "Connections the hit path handed to net/http, with the request it did not answer (a miss, an upload, anything but a plain GET or HEAD).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{requests, duration, bytesOut, m.bytesIn, m.memorySpools} {
+	for _, c := range []prometheus.Collector{requests, duration, bytesOut, m.bytesIn, m.memorySpools, m.hitPath, m.handoffs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

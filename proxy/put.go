@@ -53,6 +53,9 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 // the SSE-C parameters the client sent (never the key itself).
 func writeAck(w http.ResponseWriter, info *upstream.ObjectInfo, req http.Header) {
 	h := w.Header()
+	// Declared, as S3 does: a response whose end net/http would have to
+	// work out keeps the connection off the hit path (replayConn.giveBack).
+	h["Content-Length"] = []string{"0"}
 	if info.ETag != "" {
 		h.Set("ETag", info.ETag)
 	}

@@ -34,13 +34,20 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	if hc, ok := c.(*conn); ok {
+	switch hc := c.(type) {
+	case *conn:
 		return context.WithValue(ctx, connKey{}, hc)
+	case *replayConn: // from a HitListener
+		return context.WithValue(context.WithValue(ctx, connKey{}, hc.conn), replayKey{}, hc)
 	}
 	return ctx
 }
 
 type connKey struct{}
+
+// replayKey is the context key of a connection a HitListener handed to
+// net/http, to be given back.
+type replayKey struct{}
 
 // conn holds back what is written to it between hold and release and sends
 // it in one write. The methods of *net.TCPConn stay reachable, CloseWrite

@@ -153,6 +153,9 @@ type request struct {
 	// cacheTag is the tag of the cache entries this request may be served
 	// or store: "" for plain objects, a hash of the customer key for SSE-C.
 	cacheTag string
+	// hitOnly: the request is on the hit path, and declines (errNotHit)
+	// before anything that would ask the upstream.
+	hitOnly bool
 
 	wroteHeader bool
 	status      int
@@ -210,10 +213,27 @@ var serverName = []string{"s3edge"}
 // handler, which knows the action and key), dispatch, and map any error to an
 // S3 error response in one place.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.serveHTTP(w, r, false)
+}
+
+// errNotHit declines, on the hit path, a request that needs the upstream.
+var errNotHit = errors.New("proxy: not a cache hit")
+
+// serveHit serves r if it can be answered without the upstream: a cache
+// hit, or an error the proxy finds by itself (a bad signature, a denied
+// key, a failed condition on a stored object). Otherwise it reports false,
+// having written, counted, logged and fetched nothing, and r is to be
+// served by ServeHTTP.
+func (s *Server) serveHit(w http.ResponseWriter, r *http.Request) bool {
+	return s.serveHTTP(w, r, true)
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, hitOnly bool) (served bool) {
 	rq := &request{
-		id:     s.idPrefix + strconv.FormatUint(s.seq.Add(1), 16),
-		policy: s.cfg.Policy(),
-		start:  time.Now(),
+		id:      s.idPrefix + strconv.FormatUint(s.seq.Add(1), 16),
+		policy:  s.cfg.Policy(),
+		start:   time.Now(),
+		hitOnly: hitOnly,
 	}
 	h := w.Header()
 	h["X-Amz-Request-Id"] = []string{rq.id}
@@ -233,10 +253,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 { // -1: chunked, length unknown
 		_ = rq.rc.SetReadDeadline(time.Now().Add(s.cfg.StallTimeout))
 	}
-	defer s.logRequest(r, rq)
+	// A connection the hit path handed over goes back to it after this
+	// request if it can; it needs to know that the body was read.
+	replay, _ := r.Context().Value(replayKey{}).(*replayConn)
+	var body *bodyEnd
+	if replay != nil && r.Body != nil && r.Body != http.NoBody {
+		body = &bodyEnd{ReadCloser: r.Body}
+		r.Body = body
+	}
+	defer func() {
+		if served {
+			s.logRequest(r, rq)
+		}
+	}()
+	served = true // a panic aborting the response is logged too
 	if err := s.serve(rw, r, rq); err != nil {
+		if err == errNotHit {
+			served = false
+			return
+		}
 		s.writeError(rw, r, rq, err)
 	}
+	if replay != nil {
+		replay.giveBack(rw, r, rq, body)
+	}
+	return
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -249,6 +290,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request) erro
 		return err
 	}
 	rq.op, rq.bucket, rq.key = rt.op, rt.bucket, rt.key
+	if rq.hitOnly && rq.op != "GetObject" && rq.op != "HeadObject" {
+		return errNotHit
+	}
 	if err := s.authenticate(r, rq); err != nil {
 		return err
 	}

@@ -142,7 +142,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ln = proxy.Listener(ln)
+	if tlsCfg == nil && c != nil {
+		// Cache hits are served without net/http's per-request work;
+		// everything else goes to srv.
+		ln = handler.HitListener(ln, proxy.HitOptions{
+			ReadHeaderTimeout: srv.ReadHeaderTimeout,
+			IdleTimeout:       srv.IdleTimeout,
+		})
+	} else {
+		ln = proxy.Listener(ln)
+	}
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
@@ -217,8 +226,12 @@ func serveUntilDone(ctx context.Context, cfg *config.Config, log *slog.Logger, s
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Limits.ShutdownTimeout.D())
 	defer cancel()
-	for _, srv := range servers {
-		if err := srv.Shutdown(sctx); err != nil {
+	for i, srv := range servers {
+		err := srv.Shutdown(sctx)
+		if hl, ok := listeners[i].(*proxy.HitListener); ok {
+			err = errors.Join(err, hl.Shutdown(sctx))
+		}
+		if err != nil {
 			log.Warn("graceful shutdown incomplete; closing connections", "err", err)
 			failed = errors.Join(failed, srv.Close())
 		}
