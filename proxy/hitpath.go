@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -273,13 +274,23 @@ func (hc *hitConn) next(br *bufio.Reader, wait time.Duration) (*http.Request, er
 	if d := l.o.ReadHeaderTimeout; d > 0 {
 		_ = hc.c.SetReadDeadline(time.Now().Add(d))
 	}
+	hc.raw = hc.raw[:0]
 	raw, err := peekHeader(br)
 	if raw == nil {
 		return nil, err
 	}
-	// Kept for a replay: the parse consumes the buffered bytes.
-	hc.raw = append(hc.raw[:0], raw...)
+	// Kept for a replay: the parse consumes the buffered bytes. With the
+	// whole section buffered, it reads nothing more.
+	hc.raw = append(hc.raw, raw...)
+	before := br.Buffered()
 	req, err := http.ReadRequest(br)
+	if consumed := before - br.Buffered(); consumed != len(raw) {
+		// A parse that failed part way: skip the rest of the section,
+		// which the replay starts with.
+		if _, derr := br.Discard(len(raw) - consumed); derr != nil || err == nil {
+			return nil, errors.New("proxy: hit path: request parse out of step")
+		}
+	}
 	if err != nil {
 		return nil, nil // net/http answers it
 	}
@@ -348,8 +359,14 @@ func servable(req *http.Request) bool {
 			}
 		}
 		switch k {
-		case "Expect", "Upgrade", "Connection", "Te", "Trailer":
+		case "Expect", "Upgrade", "Te", "Trailer":
 			return false
+		case "Connection": // "close" made req.Close
+			for _, v := range vs {
+				if !strings.EqualFold(v, "keep-alive") {
+					return false
+				}
+			}
 		}
 	}
 	return true
@@ -482,19 +499,45 @@ type hitWriter struct {
 	close  bool  // end the connection after this response
 	err    error // a failed write: the connection is lost
 
-	hdr  []byte
-	body []byte
+	hdr     []byte
+	body    []byte  // held body bytes, in bodyBuf
+	bodyBuf *[]byte // from hitBodies while a body is held
 }
 
 // hitBufMax bounds what a hitWriter holds; past it, held bytes and the
 // write that overflowed leave in one writev.
 const hitBufMax = 64 << 10
 
+// hitBodies are the buffers of held bodies, taken only while a response
+// holds one: an idle connection keeps none.
+var hitBodies = sync.Pool{New: func() any { b := make([]byte, 0, hitBufMax); return &b }}
+
+// hold keeps p for the next write.
+func (w *hitWriter) hold(p []byte) {
+	if w.bodyBuf == nil {
+		w.bodyBuf = hitBodies.Get().(*[]byte)
+		w.body = (*w.bodyBuf)[:0]
+	}
+	w.body = append(w.body, p...)
+}
+
+// dropBody returns the held body's buffer.
+func (w *hitWriter) dropBody() {
+	if w.bodyBuf != nil {
+		*w.bodyBuf = w.body[:0]
+		hitBodies.Put(w.bodyBuf)
+		w.bodyBuf, w.body = nil, nil
+	}
+}
+
 func (w *hitWriter) reset(r *http.Request) {
 	clear(w.h)
 	w.head = r.Method == http.MethodHead
 	w.status, w.sent, w.clen, w.n, w.close, w.err = 0, false, -1, 0, false, nil
-	w.body = w.body[:0]
+	w.dropBody()
+	if cap(w.hdr) > 16<<10 { // grown by a held body sent with MSG_MORE
+		w.hdr = nil
+	}
 }
 
 func (w *hitWriter) Header() http.Header { return w.h }
@@ -539,8 +582,10 @@ func (w *hitWriter) Write(p []byte) (int, error) {
 		return 0, http.ErrContentLength
 	}
 	w.n += int64(len(p))
-	if len(w.hdr)+len(w.body)+len(p) <= hitBufMax {
-		w.body = append(w.body, p...)
+	// The body's last bytes (a small hit's only write) leave at once with
+	// the header; so does a write that would overflow what is held.
+	if (w.clen < 0 || w.n < w.clen) && len(w.hdr)+len(w.body)+len(p) <= hitBufMax {
+		w.hold(p)
 		return len(p), nil
 	}
 	if err := w.emit(p, false, false); err != nil {
@@ -642,6 +687,7 @@ func (w *hitWriter) finish() bool {
 	if w.emit(nil, false, true) != nil {
 		return false
 	}
+	w.dropBody()
 	if w.bodyAllowed() && w.clen >= 0 && w.n < w.clen {
 		return false // short body: only closing tells the client
 	}

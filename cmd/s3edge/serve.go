@@ -142,7 +142,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	if tlsCfg == nil && c != nil {
+	if tlsCfg == nil && c != nil && (cfg.Cache.HitPath == nil || *cfg.Cache.HitPath) {
 		// Cache hits are served without net/http's per-request work;
 		// everything else goes to srv.
 		ln = handler.HitListener(ln, proxy.HitOptions{

@@ -178,6 +178,9 @@ type Cache struct {
 	MissTimeout Duration `yaml:"miss_timeout"`
 	// XCacheHeader sends X-Cache: HIT|MISS|COALESCED|BYPASS|STALE (default true).
 	XCacheHeader *bool `yaml:"x_cache_header"`
+	// HitPath answers cache hits on plain HTTP without net/http (default
+	// true); false serves every request through net/http.
+	HitPath *bool `yaml:"hit_path"`
 }
 
 // Defaults of the settings that have one.
