@@ -26,7 +26,7 @@ import (
 // that the caller may ask again with a fetcher as if it had not asked.
 func (c *Cache) Get(ctx context.Context, k Key, fetch Fetcher, o GetOptions) (*Reader, Status, error) {
 	rf, _ := fetch.(RangeFetcher)
-	return c.get(ctx, k, 0, math.MaxInt64, fetch, rf, o)
+	return c.get(ctx, k, 0, math.MaxInt64, false, fetch, rf, o)
 }
 
 // GetRange returns a Reader over bytes [off, off+n) of the object k (n < 0:
@@ -46,15 +46,15 @@ func (c *Cache) GetRange(ctx context.Context, k Key, off, n int64, rf RangeFetch
 	if n < 0 || off+n < off {
 		n = math.MaxInt64 - off
 	}
-	return c.get(ctx, k, off, n, nil, rf, o)
+	return c.get(ctx, k, off, n, true, nil, rf, o)
 }
 
-// get serves Get (fetch != nil) and GetRange (fetch == nil).
-func (c *Cache) get(ctx context.Context, k Key, off, n int64, fetch Fetcher, rf RangeFetcher, o GetOptions) (*Reader, Status, error) {
+// get serves Get and GetRange (ranged).
+func (c *Cache) get(ctx context.Context, k Key, off, n int64, ranged bool, fetch Fetcher, rf RangeFetcher, o GetOptions) (*Reader, Status, error) {
 	S := c.o.SliceSize
 	wholeKey := ekey{k.Object, whole}
 	firstKey := wholeKey
-	if fetch == nil {
+	if ranged {
 		firstKey = ekey{k.Object, off / S}
 	}
 	h := c.keyHash(k.Bucket, firstKey)
@@ -102,7 +102,7 @@ func (c *Cache) get(ctx context.Context, k Key, off, n int64, fetch Fetcher, rf 
 		}
 		if meta != nil {
 			size := metaSize(meta)
-			if off >= size && (fetch == nil || size > 0) {
+			if off >= size && (ranged || size > 0) {
 				c.mu.Unlock()
 				return nil, 0, ErrInvalidRange
 			}
@@ -144,14 +144,14 @@ func (c *Cache) get(ctx context.Context, k Key, off, n int64, fetch Fetcher, rf 
 			return nil, 0, ErrMiss
 		}
 		fk := fillKey{k, whole}
-		if fetch == nil {
+		if ranged {
 			fk.idx = off / S
 		}
 		base := max(fk.idx, 0) * S
 		f, status := c.fills[fk], Coalesced
 		cur := c.attachLocked(f, off-base)
 		if cur == nil {
-			if fetch != nil {
+			if !ranged {
 				f = c.newFillLocked(b, fk, fetch, nil, base, "")
 			} else {
 				f = c.newFillLocked(b, fk, nil, rf, base, "")
