@@ -38,9 +38,12 @@ import (
 // not: Expect, Connection: close, HTTP/1.0, a header section over 4 KiB)
 // or because answering it needs the upstream, is replayed, byte for byte,
 // on the same connection by the http.Server: the connection is returned by
-// Accept with the request still unread, and stays with net/http from then
-// on. The handler declines before it writes, counts or fetches anything
-// (Server.serveHit), so the replay is the request's only visible run.
+// Accept with the request still unread. The handler declines before it
+// writes, counts or fetches anything (Server.serveHit), so the replay is
+// the request's only visible run. Once net/http has answered it whole, the
+// handler gives the connection back (replayConn.giveBack), so that a
+// client's pooled connections do not end up on net/http one miss or upload
+// at a time.
 //
 // Serve it with http.Server.Serve (not ServeTLS: the hit path reads plain
 // HTTP). Close stops accepting; Shutdown, after the http.Server's own,
@@ -69,16 +72,13 @@ type HitOptions struct {
 	// (0: none).
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout bounds the wait for the next request on a connection
-	// (0: ReadHeaderTimeout).
+	// (0: none).
 	IdleTimeout time.Duration
 }
 
 // HitListener returns a HitListener over ln that serves s's cache hits.
 // It starts accepting on ln at once.
 func (s *Server) HitListener(ln net.Listener, o HitOptions) *HitListener {
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = o.ReadHeaderTimeout
-	}
 	l := &HitListener{
 		ln: ln, s: s, o: o, log: s.log,
 		handoff: make(chan net.Conn),
