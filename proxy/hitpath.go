@@ -257,9 +257,11 @@ func (hc *hitConn) serve(wait time.Duration) {
 // no error, for a request the hit path leaves to net/http, unread.
 func (hc *hitConn) next(br *bufio.Reader, wait time.Duration) (*http.Request, error) {
 	l := hc.l
+	waited := false
 	if br.Buffered() == 0 && len(hc.src.pending) == 0 {
 		if wait > 0 {
 			_ = hc.c.SetReadDeadline(time.Now().Add(wait))
+			waited = true
 		}
 		hc.idle.Store(true)
 		if l.closing.Load() { // Close may have missed this connection
@@ -271,13 +273,21 @@ func (hc *hitConn) next(br *bufio.Reader, wait time.Duration) (*http.Request, er
 			return nil, err
 		}
 	}
-	if d := l.o.ReadHeaderTimeout; d > 0 {
-		_ = hc.c.SetReadDeadline(time.Now().Add(d))
-	}
 	hc.raw = hc.raw[:0]
-	raw, err := peekHeader(br)
-	if raw == nil {
-		return nil, err
+	buf, _ := br.Peek(br.Buffered())
+	raw := buf[:headerEnd(buf)]
+	if len(raw) == 0 {
+		// Still arriving (most requests come whole): it has
+		// ReadHeaderTimeout, not what is left of the idle wait.
+		if d := l.o.ReadHeaderTimeout; d > 0 {
+			_ = hc.c.SetReadDeadline(time.Now().Add(d))
+		} else if waited {
+			_ = hc.c.SetReadDeadline(time.Time{})
+		}
+		var err error
+		if raw, err = peekHeader(br); raw == nil {
+			return nil, err
+		}
 	}
 	// Kept for a replay: the parse consumes the buffered bytes. With the
 	// whole section buffered, it reads nothing more.
@@ -552,6 +562,9 @@ func (w *hitWriter) WriteHeader(code int) {
 		panic(fmt.Sprintf("proxy: hit path: status %d", code))
 	}
 	w.status = code
+	for _, v := range w.h["Connection"] {
+		w.close = w.close || strings.EqualFold(v, "close") // as net/http
+	}
 	if v, ok := w.h["Content-Length"]; ok {
 		n, err := strconv.ParseInt(v[0], 10, 64)
 		if len(v) != 1 || err != nil || n < 0 {
