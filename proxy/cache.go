@@ -246,7 +246,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 	if !servesTag(rq, meta.Tag) { // stored, or being fetched, with another SSE-C key or none
 		return errNotCached
 	}
-	if err := cond.check(meta.ETag, meta.LastModified); err != nil {
+	if err := cond.answer(w.Header(), meta.ETag, meta.LastModified); err != nil {
 		return err
 	}
 	h := w.Header()
@@ -308,7 +308,7 @@ func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request,
 	if !ok || !servesTag(rq, m.Tag) || rule.Mode == policy.CacheRevalidate && time.Since(m.StoredAt) > rule.TTL {
 		return false, nil
 	}
-	if err := cond.check(m.ETag, m.LastModified); err != nil {
+	if err := cond.answer(w.Header(), m.ETag, m.LastModified); err != nil {
 		return true, err
 	}
 	h := w.Header()

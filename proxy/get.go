@@ -68,7 +68,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		if err != nil {
 			return err
 		}
-		if err := cond.check(info.ETag, info.LastModified); err != nil {
+		if err := cond.answer(w.Header(), info.ETag, info.LastModified); err != nil {
 			return err
 		}
 		h := w.Header()
@@ -112,7 +112,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	defer obj.Body.Close()
 	// Providers that ignore conditional headers are caught here, so clients
 	// see S3's answer whatever the upstream does.
-	if err := cond.check(obj.ETag, obj.LastModified); err != nil {
+	if err := cond.answer(w.Header(), obj.ETag, obj.LastModified); err != nil {
 		return err
 	}
 	h := w.Header()

@@ -208,6 +208,21 @@ func parseHTTPTime(v string) time.Time {
 // check evaluates the conditions against an object as S3 does (RFC 9110
 // order): a failed If-Match or If-Unmodified-Since is 412; a matching
 // If-None-Match or an unmodified If-Modified-Since is 304.
+// answer is check for a response about to describe the object: a 304
+// carries the object's validators, as HTTP asks (RFC 9110, 15.4.5).
+func (c conditions) answer(h http.Header, etag string, lastModified time.Time) error {
+	err := c.check(etag, lastModified)
+	if err == errNotModified {
+		if etag != "" {
+			h.Set("Etag", etag)
+		}
+		if !lastModified.IsZero() {
+			h.Set("Last-Modified", lastModified.UTC().Format(http.TimeFormat))
+		}
+	}
+	return err
+}
+
 func (c conditions) check(etag string, lastModified time.Time) error {
 	lm := lastModified.Truncate(time.Second)
 	switch {

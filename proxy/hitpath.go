@@ -205,12 +205,15 @@ var hitReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<
 
 // hitConn is one connection on the hit path.
 type hitConn struct {
-	l      *HitListener
-	src    *replayConn // reads: what net/http left unread, then the connection
-	c      *conn       // writes and deadlines
-	idle   atomic.Bool // waiting for a request
-	remote string
-	raw    []byte // the current request's header section, for a replay
+	l    *HitListener
+	src  *replayConn // reads: what net/http left unread, then the connection
+	c    *conn       // writes and deadlines
+	idle atomic.Bool // waiting for a request
+	// deadline: a read deadline may be in force, from an idle wait (even
+	// an earlier one: a pipelined request needs none) or a header read.
+	deadline bool
+	remote   string
+	raw      []byte // the current request's header section, for a replay
 }
 
 func (hc *hitConn) serve(wait time.Duration) {
@@ -257,11 +260,10 @@ func (hc *hitConn) serve(wait time.Duration) {
 // no error, for a request the hit path leaves to net/http, unread.
 func (hc *hitConn) next(br *bufio.Reader, wait time.Duration) (*http.Request, error) {
 	l := hc.l
-	waited := false
 	if br.Buffered() == 0 && len(hc.src.pending) == 0 {
 		if wait > 0 {
 			_ = hc.c.SetReadDeadline(time.Now().Add(wait))
-			waited = true
+			hc.deadline = true
 		}
 		hc.idle.Store(true)
 		if l.closing.Load() { // Close may have missed this connection
@@ -281,8 +283,10 @@ func (hc *hitConn) next(br *bufio.Reader, wait time.Duration) (*http.Request, er
 		// ReadHeaderTimeout, not what is left of the idle wait.
 		if d := l.o.ReadHeaderTimeout; d > 0 {
 			_ = hc.c.SetReadDeadline(time.Now().Add(d))
-		} else if waited {
+			hc.deadline = true
+		} else if hc.deadline {
 			_ = hc.c.SetReadDeadline(time.Time{})
+			hc.deadline = false
 		}
 		var err error
 		if raw, err = peekHeader(br); raw == nil {
