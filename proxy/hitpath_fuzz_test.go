@@ -20,16 +20,8 @@ import (
 
 // hpRequestSeeds are requests as clients send them, and the odd ones.
 var hpRequestSeeds = []string{
-	// An SDK's SigV4-signed GET.
-	"GET /media/a/b.bin?x-id=GetObject HTTP/1.1\r\n" +
-		"Host: 127.0.0.1:9000\r\n" +
-		"User-Agent: aws-sdk-go-v2/1.30.0 os/linux lang/go#1.23 md/GOOS#linux\r\n" +
-		"Accept-Encoding: identity\r\n" +
-		"Amz-Sdk-Invocation-Id: 3c2a8c50-1f43-4c8e-9f0a-6a3f1e1d2b3c\r\n" +
-		"Amz-Sdk-Request: attempt=1; max=3\r\n" +
-		"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/s3/aws4_request, SignedHeaders=accept-encoding;amz-sdk-invocation-id;amz-sdk-request;host;x-amz-content-sha256;x-amz-date, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n" +
-		"X-Amz-Content-Sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\r\n" +
-		"X-Amz-Date: 20250101T000000Z\r\n\r\n",
+	sdkSignedGET,
+
 	// Presigned.
 	"GET /media/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=abcd HTTP/1.1\r\nHost: s3.local\r\n\r\n",
 	"HEAD /media/k HTTP/1.1\r\nHost: s3.local\r\nX-Amz-Date: 20250101T000000Z\r\n\r\n",
