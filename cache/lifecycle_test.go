@@ -252,37 +252,53 @@ func TestRestart(t *testing.T) {
 	}
 }
 
+// storedThenDamaged stores want under one key in a new cache, closes it,
+// damages the stored file behind its back ("flip" a byte, "truncate" it or
+// "remove" it) and opens the cache again.
+func storedThenDamaged(t *testing.T, damage string, want []byte) (*Cache, *origin, Key) {
+	t.Helper()
+	dir := t.TempDir()
+	c := openTest(t, dir, Options{})
+	done := fillDone(c)
+	o := newOrigin()
+	k := Key{"b", "k"}
+	o.put(k, want)
+	get(t, c, k, o)
+	<-done
+	m, ok := c.Stat(k)
+	if !ok {
+		t.Fatalf("not stored: %+v", c.Stats())
+	}
+	c.Close()
+	path := contentPath(dir, m.SHA256)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch damage {
+	case "flip":
+		b[len(b)/2] ^= 0x40
+		err = os.WriteFile(path, b, 0o644)
+	case "truncate":
+		err = os.WriteFile(path, b[:len(b)-1], 0o644)
+	case "remove":
+		err = os.Remove(path)
+	default:
+		t.Fatalf("unknown damage %q", damage)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return openTest(t, dir, Options{}), o, k
+}
+
 // TestCorruptRefetched flips a byte of a stored file, or truncates it,
 // behind the cache's back: it is never served; the object is refetched.
 func TestCorruptRefetched(t *testing.T) {
 	for _, damage := range []string{"flip", "truncate", "remove"} {
 		t.Run(damage, func(t *testing.T) {
-			dir := t.TempDir()
-			c := openTest(t, dir, Options{})
-			done := fillDone(c)
-			o := newOrigin()
-			k := Key{"b", "k"}
 			want := pattern(9, 50<<10)
-			o.put(k, want)
-			get(t, c, k, o)
-			<-done
-			m, ok := c.Stat(k)
-			if !ok {
-				t.Fatalf("not stored: %+v", c.Stats())
-			}
-			c.Close()
-			path := contentPath(dir, m.SHA256)
-			b, _ := os.ReadFile(path)
-			switch damage {
-			case "flip":
-				b[len(b)/2] ^= 0x40
-				os.WriteFile(path, b, 0o644)
-			case "truncate":
-				os.WriteFile(path, b[:len(b)-1], 0o644)
-			case "remove":
-				os.Remove(path)
-			}
-			c = openTest(t, dir, Options{})
+			c, o, k := storedThenDamaged(t, damage, want)
 			got, st := get(t, c, k, o)
 			mustEqual(t, "after corruption", got, want)
 			if st != Miss || o.fetches.Load() != 2 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"reflect"
 	"sync/atomic"
 	"testing"
@@ -394,43 +393,19 @@ func TestStoredOnlySlices(t *testing.T) {
 func TestStoredOnlyCorrupt(t *testing.T) {
 	for _, damage := range []string{"flip", "truncate", "remove"} {
 		t.Run(damage, func(t *testing.T) {
-			dir := t.TempDir()
-			c := openTest(t, dir, Options{})
-			done := fillDone(c)
-			o := newOrigin()
-			k := Key{"b", "k"}
 			want := pattern(47, 50<<10)
-			o.put(k, want)
-			get(t, c, k, o)
-			<-done
-			m, ok := c.Stat(k)
-			if !ok {
-				t.Fatalf("not stored: %+v", c.Stats())
-			}
-			c.Close()
-			path := contentPath(dir, m.SHA256)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch damage {
-			case "flip":
-				b[len(b)/2] ^= 0x40
-				err = os.WriteFile(path, b, 0o644)
-			case "truncate":
-				err = os.WriteFile(path, b[:len(b)-1], 0o644)
-			case "remove":
-				err = os.Remove(path)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			c = openTest(t, dir, Options{})
-			done = fillDone(c)
+			c, o, k := storedThenDamaged(t, damage, want)
+			done := fillDone(c)
 			for _, n := range []int64{0, 100} { // Get, then GetRange
-				r, st, err := c.GetRange(context.Background(), k, 0, max(n, 1), nil, GetOptions{})
+				var (
+					r   *Reader
+					st  Status
+					err error
+				)
 				if n == 0 {
 					r, st, err = c.Get(context.Background(), k, nil, GetOptions{})
+				} else {
+					r, st, err = c.GetRange(context.Background(), k, 0, n, nil, GetOptions{})
 				}
 				if r != nil {
 					got, rerr := io.ReadAll(r)

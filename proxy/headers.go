@@ -205,9 +205,6 @@ func parseHTTPTime(v string) time.Time {
 	return t
 }
 
-// check evaluates the conditions against an object as S3 does (RFC 9110
-// order): a failed If-Match or If-Unmodified-Since is 412; a matching
-// If-None-Match or an unmodified If-Modified-Since is 304.
 // answer is check for a response about to describe the object: a 304
 // carries the object's validators, as HTTP asks (RFC 9110, 15.4.5).
 func (c conditions) answer(h http.Header, etag string, lastModified time.Time) error {
@@ -223,6 +220,9 @@ func (c conditions) answer(h http.Header, etag string, lastModified time.Time) e
 	return err
 }
 
+// check evaluates the conditions against an object as S3 does (RFC 9110
+// order): a failed If-Match or If-Unmodified-Since is 412; a matching
+// If-None-Match or an unmodified If-Modified-Since is 304.
 func (c conditions) check(etag string, lastModified time.Time) error {
 	lm := lastModified.Truncate(time.Second)
 	switch {

@@ -515,21 +515,15 @@ type hitWriter struct {
 
 	hdr     []byte
 	body    []byte  // held body bytes, in bodyBuf
-	bodyBuf *[]byte // from hitBodies while a body is held
+	bodyBuf *[]byte // from holdBufs while a body is held
 }
 
-// hitBufMax bounds what a hitWriter holds; past it, held bytes and the
-// write that overflowed leave in one writev.
-const hitBufMax = 64 << 10
-
-// hitBodies are the buffers of held bodies, taken only while a response
-// holds one: an idle connection keeps none.
-var hitBodies = sync.Pool{New: func() any { b := make([]byte, 0, hitBufMax); return &b }}
-
-// hold keeps p for the next write.
+// hold keeps p for the next write, in a buffer of holdBufs (as conn
+// holds net/http's writes, and up to the same holdMax) taken only while a
+// response holds a body: an idle connection keeps none.
 func (w *hitWriter) hold(p []byte) {
 	if w.bodyBuf == nil {
-		w.bodyBuf = hitBodies.Get().(*[]byte)
+		w.bodyBuf = holdBufs.Get().(*[]byte)
 		w.body = (*w.bodyBuf)[:0]
 	}
 	w.body = append(w.body, p...)
@@ -539,7 +533,7 @@ func (w *hitWriter) hold(p []byte) {
 func (w *hitWriter) dropBody() {
 	if w.bodyBuf != nil {
 		*w.bodyBuf = w.body[:0]
-		hitBodies.Put(w.bodyBuf)
+		holdBufs.Put(w.bodyBuf)
 		w.bodyBuf, w.body = nil, nil
 	}
 }
@@ -601,7 +595,7 @@ func (w *hitWriter) Write(p []byte) (int, error) {
 	w.n += int64(len(p))
 	// The body's last bytes (a small hit's only write) leave at once with
 	// the header; so does a write that would overflow what is held.
-	if (w.clen < 0 || w.n < w.clen) && len(w.hdr)+len(w.body)+len(p) <= hitBufMax {
+	if (w.clen < 0 || w.n < w.clen) && len(w.hdr)+len(w.body)+len(p) <= holdMax {
 		w.hold(p)
 		return len(p), nil
 	}

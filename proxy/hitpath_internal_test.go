@@ -727,7 +727,7 @@ func hpPrefix(a, b []byte) int {
 	return i
 }
 
-// TestHitWriterLargeBody: a body above what the writer holds (hitBufMax)
+// TestHitWriterLargeBody: a body above what the writer holds (holdMax)
 // arrives whole and in order, declared or not, in small writes or one.
 func TestHitWriterLargeBody(t *testing.T) {
 	data := hpPattern(300<<10 + 123)
@@ -741,7 +741,7 @@ func TestHitWriterLargeBody(t *testing.T) {
 		{"declared, one write", true, len(data)},
 		{"undeclared, 10 KiB writes", false, 10 << 10},
 		{"undeclared, one write", false, len(data)},
-		{"undeclared, just above the buffer", false, hitBufMax - 100},
+		{"undeclared, just above the buffer", false, holdMax - 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sc, cc := hpPair(t)
