@@ -114,12 +114,14 @@ func (l *HitListener) acceptLoop() {
 			l.giveUp(c)
 			continue
 		}
-		l.adopt(&replayConn{conn: &conn{TCPConn: tc}, l: l}, l.o.ReadHeaderTimeout)
+		l.adopt(&replayConn{conn: &conn{TCPConn: tc}, l: l}, true)
 	}
 }
 
-// adopt serves rc on the hit path, its first request due within wait.
-func (l *HitListener) adopt(rc *replayConn, wait time.Duration) {
+// adopt serves rc on the hit path: a new connection (fresh), whose first
+// request is due within ReadHeaderTimeout, or one given back by net/http,
+// idle until its next request.
+func (l *HitListener) adopt(rc *replayConn, fresh bool) {
 	hc := &hitConn{l: l, src: rc, c: rc.conn}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -129,7 +131,7 @@ func (l *HitListener) adopt(rc *replayConn, wait time.Duration) {
 	}
 	l.conns[hc] = struct{}{}
 	l.wg.Add(1)
-	go hc.serve(wait)
+	go hc.serve(fresh)
 }
 
 // Accept returns the next connection net/http is to serve.
@@ -209,6 +211,9 @@ type hitConn struct {
 	src  *replayConn // reads: what net/http left unread, then the connection
 	c    *conn       // writes and deadlines
 	idle atomic.Bool // waiting for a request
+	// due: when the current request's header section must be whole, if
+	// known (zero: not yet, or no ReadHeaderTimeout).
+	due time.Time
 	// deadline: a read deadline may be in force, from an idle wait (even
 	// an earlier one: a pipelined request needs none) or a header read.
 	deadline bool
@@ -216,7 +221,7 @@ type hitConn struct {
 	raw      []byte // the current request's header section, for a replay
 }
 
-func (hc *hitConn) serve(wait time.Duration) {
+func (hc *hitConn) serve(fresh bool) {
 	l := hc.l
 	defer l.wg.Done()
 	defer func() {
@@ -229,9 +234,16 @@ func (hc *hitConn) serve(wait time.Duration) {
 	defer func() { br.Reset(nil); hitReaders.Put(br) }()
 	hc.remote = hc.c.RemoteAddr().String()
 	w := &hitWriter{c: hc.c, h: make(http.Header, 16)}
-	for {
-		req, err := hc.next(br, wait)
-		wait = l.o.IdleTimeout
+	if d := l.o.ReadHeaderTimeout; fresh && d > 0 {
+		// As net/http times a new connection: its first request's header
+		// section is due ReadHeaderTimeout after the accept, the wait for
+		// its first byte included.
+		hc.due = time.Now().Add(d)
+		_ = hc.c.SetReadDeadline(hc.due)
+		hc.deadline = true
+	}
+	for idle := !fresh; ; idle = true {
+		req, err := hc.next(br, idle)
 		switch {
 		case err != nil:
 			hc.c.Close()
@@ -255,41 +267,60 @@ func (hc *hitConn) serve(wait time.Duration) {
 	}
 }
 
-// next waits up to wait for a request and reads its header section, which
-// must then arrive within ReadHeaderTimeout. It returns a nil request, and
-// no error, for a request the hit path leaves to net/http, unread.
-func (hc *hitConn) next(br *bufio.Reader, wait time.Duration) (*http.Request, error) {
+// next reads the next request's header section, timed as net/http's
+// server times it: the first request of a new connection is due by the
+// time serve set, the wait for its first byte included; a later one may
+// take IdleTimeout for its first four bytes and ReadHeaderTimeout from
+// then. It returns a nil request, and no error, for a request the hit path
+// leaves to net/http, unread.
+func (hc *hitConn) next(br *bufio.Reader, idle bool) (*http.Request, error) {
 	l := hc.l
-	if br.Buffered() == 0 && len(hc.src.pending) == 0 {
-		if wait > 0 {
-			_ = hc.c.SetReadDeadline(time.Now().Add(wait))
-			hc.deadline = true
+	need := 1
+	if idle {
+		need = 4
+		hc.due = time.Time{} // set once the section is seen to be still arriving
+	}
+	if br.Buffered() < need {
+		if idle {
+			if d := l.o.IdleTimeout; d > 0 {
+				_ = hc.c.SetReadDeadline(time.Now().Add(d))
+				hc.deadline = true
+			} else if hc.deadline {
+				_ = hc.c.SetReadDeadline(time.Time{})
+				hc.deadline = false
+			}
 		}
 		hc.idle.Store(true)
 		if l.closing.Load() { // Close may have missed this connection
 			return nil, net.ErrClosed
 		}
-		_, err := br.Peek(1)
+		_, err := br.Peek(need)
 		hc.idle.Store(false)
 		if err != nil {
 			return nil, err
 		}
 	}
+	if hc.src.afterPOST {
+		// net/http skips the CR and LF bytes some clients send after a
+		// POST's body (RFC 9112 section 2.2), here the POST it answered
+		// before giving the connection back; at most the four bytes the
+		// idle wait brought, as net/http.
+		hc.src.afterPOST = false
+		peek, _ := br.Peek(4)
+		_, _ = br.Discard(len(peek) - len(bytes.TrimLeft(peek, "\r\n")))
+	}
 	hc.raw = hc.raw[:0]
 	buf, _ := br.Peek(br.Buffered())
 	raw := buf[:headerEnd(buf)]
 	if len(raw) == 0 {
-		// Still arriving (most requests come whole): it has
-		// ReadHeaderTimeout, not what is left of the idle wait.
-		if d := l.o.ReadHeaderTimeout; d > 0 {
-			_ = hc.c.SetReadDeadline(time.Now().Add(d))
-			hc.deadline = true
-		} else if hc.deadline {
-			_ = hc.c.SetReadDeadline(time.Time{})
-			hc.deadline = false
-		}
+		// Still arriving (most requests come whole).
+		hc.headerDeadline()
 		var err error
 		if raw, err = peekHeader(br); raw == nil {
+			if err == io.EOF && br.Buffered() > 0 {
+				// net/http answers a section cut short 400.
+				err = nil
+			}
 			return nil, err
 		}
 	}
@@ -309,6 +340,23 @@ func (hc *hitConn) next(br *bufio.Reader, wait time.Duration) (*http.Request, er
 		return nil, nil // net/http answers it
 	}
 	return req, nil
+}
+
+// headerDeadline puts the current request's header due time in force,
+// from now if it has none yet.
+func (hc *hitConn) headerDeadline() {
+	d := hc.l.o.ReadHeaderTimeout
+	switch {
+	case d <= 0:
+		if hc.deadline {
+			_ = hc.c.SetReadDeadline(time.Time{})
+			hc.deadline = false
+		}
+	case hc.due.IsZero():
+		hc.due = time.Now().Add(d)
+		_ = hc.c.SetReadDeadline(hc.due)
+		hc.deadline = true
+	}
 }
 
 // peekHeader returns the header section at the start of br's buffer, up to
@@ -418,7 +466,7 @@ func (hc *hitConn) handOff(br *bufio.Reader) {
 	// WriteTimeout: an old one would cut its first answer.
 	_ = hc.c.SetDeadline(time.Time{})
 	hc.l.s.metrics.handoffs.Inc()
-	hc.l.giveUp(&replayConn{conn: hc.c, pending: pending, l: hc.l})
+	hc.l.giveUp(&replayConn{conn: hc.c, pending: pending, l: hc.l, headerDue: hc.due})
 }
 
 // replayConn is a connection that moves between the hit path and
@@ -428,6 +476,24 @@ type replayConn struct {
 	*conn
 	pending []byte
 	l       *HitListener // the listener to give the connection back to
+	// headerDue: when the header section of the request handed to
+	// net/http is due, if it was still arriving (else zero).
+	headerDue time.Time
+	// afterPOST: net/http answered a POST last, before giving it back.
+	afterPOST bool
+}
+
+// SetReadDeadline keeps the due time of a header section the hit path began
+// to read: net/http's first deadline on a connection handed to it is its
+// own ReadHeaderTimeout for that section, which would start the bound over.
+func (rc *replayConn) SetReadDeadline(t time.Time) error {
+	if due := rc.headerDue; !due.IsZero() {
+		rc.headerDue = time.Time{}
+		if t.IsZero() || due.Before(t) {
+			t = due
+		}
+	}
+	return rc.conn.SetReadDeadline(t)
 }
 
 func (rc *replayConn) Read(p []byte) (int, error) {
@@ -475,7 +541,7 @@ func (rc *replayConn) giveBack(w http.ResponseWriter, r *http.Request, rq *reque
 	// Hijack stopped net/http's background read with a deadline in the
 	// past.
 	_ = rc.conn.SetDeadline(time.Time{})
-	rc.l.adopt(&replayConn{conn: rc.conn, pending: pending, l: rc.l}, rc.l.o.IdleTimeout)
+	rc.l.adopt(&replayConn{conn: rc.conn, pending: pending, l: rc.l, afterPOST: r.Method == http.MethodPost}, false)
 }
 
 func bodyAllowedForStatus(status int) bool {
@@ -560,9 +626,7 @@ func (w *hitWriter) WriteHeader(code int) {
 		panic(fmt.Sprintf("proxy: hit path: status %d", code))
 	}
 	w.status = code
-	for _, v := range w.h["Connection"] {
-		w.close = w.close || strings.EqualFold(v, "close") // as net/http
-	}
+	w.close = httpguts.HeaderValuesContainsToken(w.h["Connection"], "close")
 	if v, ok := w.h["Content-Length"]; ok {
 		n, err := strconv.ParseInt(v[0], 10, 64)
 		if len(v) != 1 || err != nil || n < 0 {
@@ -585,10 +649,10 @@ func (w *hitWriter) Write(p []byte) (int, error) {
 	switch {
 	case w.err != nil:
 		return 0, w.err
+	case !bodyAllowedForStatus(w.status):
+		return 0, http.ErrBodyNotAllowed
 	case w.head:
 		return len(p), nil
-	case !w.bodyAllowed():
-		return 0, http.ErrBodyNotAllowed
 	case w.clen >= 0 && w.n+int64(len(p)) > w.clen:
 		return 0, http.ErrContentLength
 	}
@@ -713,7 +777,12 @@ func (w *hitWriter) appendHeader(b []byte, done bool) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(w.status), 10)
 	b = append(b, ' ')
-	b = append(b, http.StatusText(w.status)...)
+	if text := http.StatusText(w.status); text != "" {
+		b = append(b, text...)
+	} else {
+		b = append(b, "status code "...) // as net/http
+		b = strconv.AppendInt(b, int64(w.status), 10)
+	}
 	b = append(b, "\r\n"...)
 	for k, vs := range w.h {
 		if !httpguts.ValidHeaderFieldName(k) {
