@@ -113,14 +113,15 @@ func TestHitPathCRLFAfterPOST(t *testing.T) {
 // (which must not start the bound over). A later request's section is due
 // ReadHeaderTimeout after its first four bytes.
 func TestHitPathHeaderTimeout(t *testing.T) {
-	const d = 500 * time.Millisecond
+	const d = time.Second // margins of 300 ms or more around every due time
 	e, _, _, _ := hpServer(t, proxy.HitOptions{ReadHeaderTimeout: d, IdleTimeout: 10 * d})
 	e.stored("public/hp/parity-rht", randomBytes(2<<10, 7003))
 	refAddr := netHTTPRef(t, d, 10*d)
 	pad := "X-Pad: " + strings.Repeat("0", 5000) + "\r\n" // over the hit path's 4 KiB buffer
 
-	// Each step writes the request's bytes [from, to) at step.at × d
-	// after start.
+	// Each step writes the request's bytes [from, to) (negative: from
+	// the end) at step.at × d after the connection opened, or after the
+	// answer to a first request (after).
 	type step struct {
 		at       float64
 		from, to int
@@ -128,22 +129,23 @@ func TestHitPathHeaderTimeout(t *testing.T) {
 	cases := []struct {
 		name  string
 		pad   string
-		after bool // first answer a whole request; times count from its answer
+		after bool
 		steps []step
 		ok    bool
 	}{
-		{"first byte late, rest on time", "", false, []step{{0.6, 0, 1}, {0.8, 1, -1}}, true},
-		{"first byte late, rest late", "", false, []step{{0.6, 0, 1}, {1.4, 1, -1}}, false},
-		{"long section handed off, end late", pad, false, []step{{0.3, 0, -5}, {1.4, -5, -1}}, false},
-		{"long section handed off, end on time", pad, false, []step{{0.3, 0, -5}, {0.8, -5, -1}}, true},
-		{"later request, idle then on time", "", true, []step{{1.5, 0, 4}, {2.2, 4, -1}}, true},
-		{"later request, idle then late", "", true, []step{{1.5, 0, 4}, {2.7, 4, -1}}, false},
+		{"first byte late, rest on time", "", false, []step{{0.5, 0, 1}, {0.7, 1, -1}}, true},
+		{"first byte late, rest late", "", false, []step{{0.5, 0, 1}, {1.4, 1, -1}}, false},
+		{"long section handed off, end on time", pad, false, []step{{0.3, 0, -5}, {0.7, -5, -1}}, true},
+		{"long section handed off, end late", pad, false, []step{{0.6, 0, -5}, {1.3, -5, -1}}, false},
+		{"later request, idle then on time", "", true, []step{{1.5, 0, 4}, {2.1, 4, -1}}, true},
+		{"later request, idle then late", "", true, []step{{1.5, 0, 4}, {2.8, 4, -1}}, false},
 		// net/http's idle wait lasts until four bytes have come.
-		{"later request, three bytes idle", "", true, []step{{1.5, 0, 3}, {2.7, 3, -1}}, true},
-		{"later long request handed off, end late", pad, true, []step{{1.5, 0, -5}, {2.7, -5, -1}}, false},
+		{"later request, three bytes idle", "", true, []step{{1.5, 0, 3}, {2.8, 3, -1}}, true},
+		{"later long section handed off, end late", pad, true, []step{{1.5, 0, 4}, {2.1, 4, -5}, {2.8, -5, -1}}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each mostly waits
 			parity(t, e, refAddr, "/media/public/hp/parity-rht", func(t *testing.T, h *hpConn, addr, path string) {
 				req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n" + tc.pad + "\r\n"
 				start := time.Now()
