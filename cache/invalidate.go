@@ -10,7 +10,9 @@ import (
 // fill and Pending of k that started before the call unable to store: a fill
 // that started before a write never commits over it. Readers already open
 // keep reading what they had. When Invalidate returns, the removal is
-// durable in index.db, so a restart cannot bring the old version back.
+// durable in index.db, so a restart cannot bring the old version back
+// (unless index.db could not be written: then the removal is retried, and
+// the failure counted in Stats.DiskErrors).
 func (c *Cache) Invalidate(k Key) {
 	c.purge(k.Bucket, k.Object, true)
 }
@@ -50,15 +52,7 @@ func (c *Cache) purge(bucket, object string, exact bool) (n int, bytes int64) {
 		c.mu.Unlock()
 		return 0, 0
 	}
-	for fk, f := range c.fills {
-		if fk.Bucket == bucket && match(fk.Object) {
-			f.stale.Store(true)
-			c.unjoinLocked(f)
-			if f.readers == 0 {
-				c.abandonLocked(f)
-			}
-		}
-	}
+	c.staleFillsLocked(bucket, match)
 	for p := range c.stages {
 		if p.k.Bucket == bucket && match(p.k.Object) {
 			p.stale = true
@@ -91,10 +85,26 @@ func (c *Cache) purge(bucket, object string, exact bool) (n int, bytes int64) {
 	ticket := c.j.Queued()
 	c.mu.Unlock()
 	c.unlink(victims)
-	if n > 0 {
-		c.j.Wait(c.ctx, ticket)
-	}
+	// Also with nothing dropped now: an eviction of the key may still
+	// be on its way to index.db. If index.db cannot be written, the
+	// removal stays queued and is retried (counted as a disk error).
+	c.j.Wait(c.ctx, ticket)
 	return n, bytes
+}
+
+// staleFillsLocked makes the fills of bucket whose object matches unable
+// to store, and leaves them to the readers they have: they started before
+// a write, and may bring the object as it was before it.
+func (c *Cache) staleFillsLocked(bucket string, match func(object string) bool) {
+	for fk, f := range c.fills {
+		if fk.Bucket == bucket && match(fk.Object) {
+			f.stale.Store(true)
+			c.unjoinLocked(f)
+			if f.readers == 0 {
+				c.abandonLocked(f)
+			}
+		}
+	}
 }
 
 // storeLocked indexes a committed file of object in b: the whole object

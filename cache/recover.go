@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"unsafe"
@@ -10,22 +11,48 @@ import (
 	"github.com/s3edge/s3edge/cache/indexdb"
 )
 
+// sliceSizeSetting names the slice size saved in index.db.
+const sliceSizeSetting = "slice_size"
+
 // load rebuilds the index from index.db at Open, in the saved recency
 // order. Files are not looked at here (listing 65536 directories after a
 // reboot is seconds of disk seeks): a missing or damaged file is found when
 // it is first opened, and scrub reconciles files and entries in the
 // background.
 func (c *Cache) load() error {
+	// A slice's offset is its index times the slice size: slices stored
+	// under another size (cache.slice_size changed) would be served from
+	// the wrong offset. They are dropped, as are those of an index that
+	// predates the saved size.
+	saved, err := c.j.Setting(sliceSizeSetting)
+	if err != nil {
+		return fmt.Errorf("cache: read index: %w", err)
+	}
+	size := binary.BigEndian.AppendUint64(nil, uint64(c.o.SliceSize))
+	keepSlices := bytes.Equal(saved, size)
 	var all []*entry
 	var cur *bucket
-	err := c.j.Load(func(r *indexdb.Raw) bool {
-		if !knownMetaFormat(r.Meta) {
+	err = c.j.Load(func(r *indexdb.Raw) bool {
+		if !knownMetaFormat(r.Meta) || r.Slice != whole && !keepSlices {
 			return false
 		}
 		if cur == nil || cur.name != string(r.Bucket) {
 			cur = c.bucketLocked(string(r.Bucket))
 		}
 		ct := c.contents[r.Sum]
+		if ct != nil && ct.size != r.Size {
+			return false
+		}
+		var ver *version
+		var object string
+		if r.Slice != whole {
+			// Before anything is counted: a slice of an older version
+			// than one already loaded is dropped.
+			object = string(r.Object)
+			if ver = c.loadVersionLocked(cur, object, r.Meta); ver == nil {
+				return false
+			}
+		}
 		var e *entry
 		switch {
 		case ct == nil:
@@ -38,8 +65,6 @@ func (c *Cache) load() error {
 			ct.sum, ct.size, ct.live, ct.loaded = r.Sum, r.Size, true, true
 			c.contents[r.Sum] = ct
 			c.used += r.Size
-		case ct.size != r.Size:
-			return false
 		default:
 			e = &entry{}
 		}
@@ -54,10 +79,8 @@ func (c *Cache) load() error {
 			e.k = ekey{unsafe.String(unsafe.SliceData(buf), len(r.Object)), whole}
 			e.meta = buf[len(r.Object):]
 		} else {
-			e.k = ekey{string(r.Object), r.Slice}
-			if e.ver = c.loadVersionLocked(cur, e.k.object, r.Meta); e.ver == nil {
-				return false
-			}
+			e.k = ekey{object, r.Slice}
+			e.ver = ver
 			e.ver.slices[r.Slice] = e
 		}
 		ct.refs++
@@ -66,6 +89,12 @@ func (c *Cache) load() error {
 	})
 	if err != nil {
 		return fmt.Errorf("cache: read index: %w", err)
+	}
+	if !keepSlices {
+		// After the old slices' removal is written.
+		if err := c.j.SaveSetting(sliceSizeSetting, size); err != nil {
+			return fmt.Errorf("cache: read index: %w", err)
+		}
 	}
 	slices.SortFunc(all, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
 	count := make(map[*bucket]int)

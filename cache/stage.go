@@ -130,7 +130,8 @@ func (p *Pending) ReadAt(b []byte, off int64) (int, error) {
 // Commit stores the spooled bytes as k's entry with meta m (its Size must
 // be the bytes written; the ETag should be the upstream's), unless k was
 // invalidated since Stage: then nothing is stored and k's entry is dropped,
-// because which of the two writes the upstream kept last is unknown.
+// because which of the two writes the upstream kept last is unknown. Fills
+// of k in progress, which may bring what this write replaced, never store.
 // Commit returns an error only when storing failed; the Pending is ended
 // either way.
 func (p *Pending) Commit(m Meta) error {
@@ -184,6 +185,9 @@ func (p *Pending) Commit(m Meta) error {
 	c.mu.Lock()
 	invalidate := p.stale
 	if err == nil && !p.stale && !c.closed {
+		// A fill of k in progress began before the upstream took this
+		// write, and may bring the bytes it replaced.
+		c.staleFillsLocked(p.k.Bucket, func(object string) bool { return object == p.k.Object })
 		for i, seg := range p.segs {
 			victims = append(victims, c.storeLocked(p.b, p.k.Object, seg.idx, m.ETag, m.Size, meta, holds[i])...)
 		}

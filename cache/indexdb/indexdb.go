@@ -17,7 +17,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var entries = []byte("entries")
+var (
+	entries  = []byte("entries")
+	settings = []byte("settings") // what the records' meaning depends on
+)
 
 // Record is one stored file of one key. Slice is -1 for a whole object.
 type Record struct {
@@ -90,9 +93,12 @@ type DB struct {
 	// mu guards the following.
 	ops       []op
 	queued    uint64        // ops ever queued
-	durable   uint64        // ops ever written (or failed)
-	durableCh chan struct{} // closed and replaced when durable advances
+	durable   uint64        // ops ever written
+	failed    uint64        // ops whose last write failed (they are queued again)
+	durableCh chan struct{} // closed and replaced after every write
 	closed    bool
+
+	failWrite func() error // tests: an error fails the next write
 }
 
 // Open opens or creates the index file, waiting at most a second for
@@ -103,6 +109,9 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("indexdb: open: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(settings); err != nil {
+			return err
+		}
 		_, err := tx.CreateBucketIfNotExists(entries)
 		return err
 	})
@@ -111,6 +120,27 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("indexdb: open: %w", err)
 	}
 	return &DB{db: db, kick: make(chan struct{}, 1), durableCh: make(chan struct{})}, nil
+}
+
+// Setting returns the value saved under name, or nil.
+func (d *DB) Setting(name string) (v []byte, err error) {
+	err = d.db.View(func(tx *bolt.Tx) error {
+		v = bytes.Clone(tx.Bucket(settings).Get([]byte(name)))
+		return nil
+	})
+	return v, err
+}
+
+// SaveSetting saves v under name, durably, before it returns. Call it
+// before Run.
+func (d *DB) SaveSetting(name string, v []byte) error {
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(settings).Put([]byte(name), v)
+	})
+	if err != nil {
+		return fmt.Errorf("indexdb: save %s: %w", name, err)
+	}
+	return nil
 }
 
 // Load calls fn with every record, in key order, and deletes the records
@@ -157,6 +187,11 @@ func (d *DB) add(o op) uint64 {
 	if d.closed {
 		return 0
 	}
+	if len(o.key) > bolt.MaxKeySize || len(o.val) > bolt.MaxValueSize {
+		// Never storable (a key of over 32 KiB): queued, it would fail
+		// every batch after it. Its entry lives in memory only.
+		return d.queued
+	}
 	d.ops = append(d.ops, o)
 	d.queued++
 	select {
@@ -173,35 +208,59 @@ func (d *DB) Queued() uint64 {
 	return d.queued
 }
 
-// Wait blocks until the op with ticket t is written, or ctx is done (then
-// Close writes it).
-func (d *DB) Wait(ctx context.Context, t uint64) {
+// Wait blocks until the op with ticket t is written (true), or a write of
+// it failed (false: it stays queued and is tried again), or ctx is done
+// (false; Close writes it).
+func (d *DB) Wait(ctx context.Context, t uint64) bool {
 	for {
 		d.mu.Lock()
 		if d.durable >= t || d.closed {
 			d.mu.Unlock()
-			return
+			return true
+		}
+		if d.failed >= t {
+			d.mu.Unlock()
+			return false
 		}
 		ch := d.durableCh
 		d.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 }
 
-// Run writes batches until ctx is done, reporting failures to onErr.
+// Retry pauses after a failed write: at first retryMin, doubling up to
+// retryMax while writes keep failing.
+const (
+	retryMin = time.Second
+	retryMax = 30 * time.Second
+)
+
+// Run writes batches until ctx is done, reporting failures to onErr. After
+// a failure it waits before the next attempt, however many ops come.
 func (d *DB) Run(ctx context.Context, onErr func(error)) {
+	var retry <-chan time.Time
+	pause := retryMin
 	for {
+		kick := d.kick
+		if retry != nil {
+			kick = nil
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.kick:
-			if err := d.writeBatch(); err != nil {
-				onErr(err)
-			}
+		case <-kick:
+		case <-retry:
+		}
+		if err := d.writeBatch(); err != nil {
+			onErr(err)
+			retry = time.After(pause)
+			pause = min(2*pause, retryMax)
+		} else {
+			retry, pause = nil, retryMin
 		}
 	}
 }
@@ -214,6 +273,11 @@ func (d *DB) writeBatch() error {
 	var err error
 	if len(ops) > 0 {
 		err = d.db.Update(func(tx *bolt.Tx) error {
+			if d.failWrite != nil {
+				if err := d.failWrite(); err != nil {
+					return err
+				}
+			}
 			b := tx.Bucket(entries)
 			for _, o := range ops {
 				var err error
@@ -233,11 +297,36 @@ func (d *DB) writeBatch() error {
 		}
 	}
 	d.mu.Lock()
-	d.durable = last
+	if err != nil {
+		// The transaction wrote nothing: its ops go first in the next
+		// one, so that the file still holds a prefix of the history.
+		// One transaction makes only each key's last op visible, so
+		// earlier ops of a key are dropped: what waits is bounded by
+		// the keys, not by the time the disk stays unwritable.
+		d.ops = lastPerKey(append(ops, d.ops...))
+		d.failed = last
+	} else {
+		d.durable = last
+	}
 	close(d.durableCh)
 	d.durableCh = make(chan struct{})
 	d.mu.Unlock()
 	return err
+}
+
+// lastPerKey keeps the last op of each key, in their order.
+func lastPerKey(ops []op) []op {
+	last := make(map[string]int, len(ops))
+	for i, o := range ops {
+		last[string(o.key)] = i
+	}
+	out := ops[:0]
+	for i, o := range ops {
+		if last[string(o.key)] == i {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // Close writes what is queued and closes the file. Run must have returned.

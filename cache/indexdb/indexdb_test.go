@@ -2,9 +2,14 @@ package indexdb
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestOrderAndLoad(t *testing.T) {
@@ -66,5 +71,109 @@ func TestKeyOrder(t *testing.T) {
 	r, ok := parse(Key("bucket", "x/y", 7), make([]byte, header))
 	if !ok || string(r.Bucket) != "bucket" || string(r.Object) != "x/y" || r.Slice != 7 {
 		t.Fatalf("parse(Key) = %+v, %v", r, ok)
+	}
+}
+
+// TestWriteFailureRetried: a batch whose transaction fails is not reported
+// written (Wait is false), stays queued ahead of later ops and is written
+// by a later attempt after a pause, so index.db still holds a prefix of
+// the history. Found by review: failed ops were dropped and reported
+// durable.
+func TestWriteFailureRetried(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Put(&Record{Bucket: "b", Object: "k", Slice: -1, Size: 1, Seq: 1, Meta: []byte{1}})
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Load(func(*Raw) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	var failing atomic.Bool
+	failing.Store(true)
+	db.failWrite = func() error {
+		if failing.Load() {
+			return errors.New("disk gone")
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 16)
+	ran := make(chan struct{})
+	go func() { db.Run(ctx, func(err error) { errs <- err }); close(ran) }()
+
+	del := db.Delete("b", "k", -1) // what Invalidate(k) queues
+	if db.Wait(context.Background(), del) {
+		t.Fatal("Wait reported a Delete written whose batch failed")
+	}
+	<-errs
+	put := db.Put(&Record{Bucket: "b", Object: "k", Slice: -1, Size: 2, Seq: 3, Meta: []byte{2}})
+	db.Put(&Record{Bucket: "b", Object: "other", Slice: -1, Size: 1, Seq: 4, Meta: []byte{1}})
+	del2 := db.Delete("b", "other", -1)
+	failing.Store(false)
+	start := time.Now()
+	if !db.Wait(context.Background(), del2) || !db.Wait(context.Background(), del) || !db.Wait(context.Background(), put) {
+		t.Fatal("the retry did not write the queued ops")
+	}
+	if d := time.Since(start); d < retryMin/2 {
+		t.Errorf("retried after %v, want a pause of about %v", d, retryMin)
+	}
+	cancel()
+	<-ran
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if db, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var left []string
+	if err := db.Load(func(r *Raw) bool { left = append(left, fmt.Sprintf("%s:%d", r.Object, r.Size)); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] != "k:2" {
+		t.Errorf("index.db after the retry holds %q, want [k:2] (the ops' final state)", left)
+	}
+}
+
+// TestUnstorableKeyNotQueued: a key over bbolt's limit is not queued, so it
+// cannot fail every batch after it.
+func TestUnstorableKeyNotQueued(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 16)
+	ran := make(chan struct{})
+	go func() { db.Run(ctx, func(err error) { errs <- err }); close(ran) }()
+	db.Put(&Record{Bucket: "b", Object: strings.Repeat("x", 40<<10), Slice: -1, Size: 1, Meta: []byte{1}})
+	if !db.Wait(context.Background(), db.Put(&Record{Bucket: "b", Object: "k", Slice: -1, Size: 1, Meta: []byte{1}})) {
+		t.Fatalf("a write after an unstorable key failed: %v", <-errs)
+	}
+	cancel()
+	<-ran
+	db.Close()
+}
+
+func TestLastPerKey(t *testing.T) {
+	k := func(s string) []byte { return []byte(s) }
+	ops := []op{{k("a"), k("1")}, {k("b"), k("1")}, {k("a"), nil}, {k("c"), k("1")}, {k("b"), k("2")}}
+	got := lastPerKey(ops)
+	want := []op{{k("a"), nil}, {k("c"), k("1")}, {k("b"), k("2")}}
+	if len(got) != len(want) {
+		t.Fatalf("got %d ops, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if string(got[i].key) != string(want[i].key) || string(got[i].val) != string(want[i].val) || (got[i].val == nil) != (want[i].val == nil) {
+			t.Errorf("op %d = %q:%q, want %q:%q", i, got[i].key, got[i].val, want[i].key, want[i].val)
+		}
 	}
 }
