@@ -94,7 +94,7 @@ type DB struct {
 	ops       []op
 	queued    uint64        // ops ever queued
 	durable   uint64        // ops ever written
-	failed    uint64        // ops whose last write failed (they are queued again)
+	failing   bool          // the last write failed (its ops are queued again)
 	durableCh chan struct{} // closed and replaced after every write
 	closed    bool
 
@@ -208,9 +208,9 @@ func (d *DB) Queued() uint64 {
 	return d.queued
 }
 
-// Wait blocks until the op with ticket t is written (true), or a write of
-// it failed (false: it stays queued and is tried again), or ctx is done
-// (false; Close writes it).
+// Wait blocks until the op with ticket t is written (true), or writes
+// fail (false, at once while they keep failing: the op stays queued and is
+// tried again), or ctx is done (false; Close writes it).
 func (d *DB) Wait(ctx context.Context, t uint64) bool {
 	for {
 		d.mu.Lock()
@@ -218,7 +218,7 @@ func (d *DB) Wait(ctx context.Context, t uint64) bool {
 			d.mu.Unlock()
 			return true
 		}
-		if d.failed >= t {
+		if d.failing {
 			d.mu.Unlock()
 			return false
 		}
@@ -304,10 +304,10 @@ func (d *DB) writeBatch() error {
 		// earlier ops of a key are dropped: what waits is bounded by
 		// the keys, not by the time the disk stays unwritable.
 		d.ops = lastPerKey(append(ops, d.ops...))
-		d.failed = last
 	} else {
 		d.durable = last
 	}
+	d.failing = err != nil
 	close(d.durableCh)
 	d.durableCh = make(chan struct{})
 	d.mu.Unlock()

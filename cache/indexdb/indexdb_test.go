@@ -116,10 +116,19 @@ func TestWriteFailureRetried(t *testing.T) {
 	put := db.Put(&Record{Bucket: "b", Object: "k", Slice: -1, Size: 2, Seq: 3, Meta: []byte{2}})
 	db.Put(&Record{Bucket: "b", Object: "other", Slice: -1, Size: 1, Seq: 4, Meta: []byte{1}})
 	del2 := db.Delete("b", "other", -1)
+	if db.Wait(context.Background(), del2) {
+		t.Fatal("Wait reported an op written while writes fail")
+	}
 	failing.Store(false)
 	start := time.Now()
-	if !db.Wait(context.Background(), del2) || !db.Wait(context.Background(), del) || !db.Wait(context.Background(), put) {
-		t.Fatal("the retry did not write the queued ops")
+	for !db.Wait(context.Background(), del2) { // false at once until the retry
+		if time.Since(start) > 5*retryMin {
+			t.Fatal("the retry did not write the queued ops")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !db.Wait(context.Background(), del) || !db.Wait(context.Background(), put) {
+		t.Fatal("the retry wrote the later ops, not the failed ones")
 	}
 	if d := time.Since(start); d < retryMin/2 {
 		t.Errorf("retried after %v, want a pause of about %v", d, retryMin)
