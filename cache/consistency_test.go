@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3edge/s3edge/cache/blob"
 	"github.com/s3edge/s3edge/cache/indexdb"
 )
 
@@ -113,12 +114,31 @@ func TestLoadDropsOlderSliceVersion(t *testing.T) {
 	if err := db.SaveSetting(sliceSizeSetting, binary.BigEndian.AppendUint64(nil, size)); err != nil {
 		t.Fatal(err)
 	}
+	// The files exist: scrub, running in the background from Open, drops
+	// entries whose file is missing and would race the count below.
+	store, err := blob.NewDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, v := range []struct {
 		etag   string
 		stored int64
 	}{{`"new"`, 2000}, {`"old"`, 1000}} {
+		body := pattern(i, size)
+		sum := sha256.Sum256(body)
+		tmp, err := store.Create()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tmp.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := tmp.Commit(sum); err != nil {
+			t.Fatal(err)
+		}
+		tmp.Close()
 		m := Meta{Size: 4 * size, ETag: v.etag, StoredAt: time.Unix(v.stored, 0)}
-		db.Put(&indexdb.Record{Bucket: "b", Object: "v", Slice: int64(i), Sum: sha256.Sum256([]byte(v.etag)), Size: size, Seq: uint64(i + 1), Meta: encodeMeta(&m)})
+		db.Put(&indexdb.Record{Bucket: "b", Object: "v", Slice: int64(i), Sum: sum, Size: size, Seq: uint64(i + 1), Meta: encodeMeta(&m)})
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
