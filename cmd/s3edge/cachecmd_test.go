@@ -80,16 +80,29 @@ cache: {max_size: 64MiB, max_object_size: 16MiB, min_free_disk: 0, admission: al
 	if st.Hits != 4 || st.Entries != 4 || st.UsedBytes != 26000 || st.Buckets["hs1"].Entries != 3 || st.Buckets["hs2"].Bytes != 8000 {
 		t.Errorf("cache stats = %+v", st)
 	}
-	metrics := scrape(t, m[1])
-	for _, want := range []string{
+	// A request's bytes are counted once its handler returns, which the
+	// client may see after it has read the whole body: poll.
+	wants := []string{
 		`s3edge_cache_requests_total{result="hit"} 4`, `s3edge_cache_entries 4`, `s3edge_cache_used_bytes 26000`,
 		`s3edge_cache_bucket_bytes{bucket="hs1"} 18000`, `s3edge_cache_bucket_entries{bucket="hs2"} 1`,
 		`s3edge_response_body_bytes_total{bucket="hs1",source="cache"} 18000`,
 		`s3edge_cache_evictions_total 0`, `s3edge_cache_fill_errors_total 0`,
-	} {
-		if !strings.Contains(metrics, want+"\n") {
-			t.Errorf("/metrics lacks %q", want)
+	}
+	var lacking []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		metrics := scrape(t, m[1])
+		lacking = lacking[:0]
+		for _, want := range wants {
+			if !strings.Contains(metrics, want+"\n") {
+				lacking = append(lacking, want)
+			}
 		}
+		if len(lacking) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range lacking {
+		t.Errorf("/metrics lacks %q", want)
 	}
 
 	out.Reset()
