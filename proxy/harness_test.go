@@ -220,3 +220,15 @@ func (e *env) httpClient() *http.Client {
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}}}
 }
+
+// settle waits, bounded, until ok holds, then gives late updates a moment
+// and reports whether it still holds. For state the server changes after
+// the client has its answer: a response's last write is counted when the
+// call returns, which can be after the client read the last byte.
+func settle(ok func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); !ok() && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	return ok()
+}

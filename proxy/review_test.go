@@ -191,14 +191,16 @@ func (r *slowReader) Read(p []byte) (int, error) {
 // or whose upstream takes a while to acknowledge it, gets its answer even
 // when the whole exchange lasts several stall timeouts.
 func TestSlowUploadOutlivesStallTimeout(t *testing.T) {
-	const stall = 300 * time.Millisecond
+	// Pauses of a sixth of the stall timeout: under load a pause of half
+	// of it once came late enough to be taken for a stall.
+	const stall = 600 * time.Millisecond
 	data := randomBytes(64<<10, 8)
 	for _, tc := range []struct {
 		name  string
 		shape upstreamtest.Shape
 		body  func() io.Reader
 	}{
-		{"slow client", upstreamtest.Shape{}, func() io.Reader { return &slowReader{data: data, piece: 8 << 10, pause: 150 * time.Millisecond} }},
+		{"slow client", upstreamtest.Shape{}, func() io.Reader { return &slowReader{data: data, piece: 2 << 10, pause: stall / 6} }},
 		{"slow upstream", upstreamtest.Shape{FirstByte: 4 * stall}, func() io.Reader { return bytes.NewReader(data) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
