@@ -85,12 +85,14 @@ func TestMarkdownAndCharts(t *testing.T) {
 	rep := goldenReport()
 	rep.Results[0].cdf = [][2]float64{{50, 0.1}, {51, 0.5}, {80, 1}}
 	rep.Results[1].cdf = [][2]float64{{0.2, 0.2}, {1, 0.6}, {50, 1}}
+	rep.Targets = targets(rep.Results)
 	var md bytes.Buffer
 	if err := writeMarkdown(&md, rep); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## zipf", "## coalesce/1MiB", "| s3edge | 0 |", "60.0% (61.0%)", "| varnish | failed |",
-		"varnish failed: start: varnishd exited", "57.2%"} {
+		"varnish failed: start: varnishd exited", "57.2%",
+		"| hit req/s vs nginx-static, 4KiB | ≥ 0.5x | – | – | not measured |", "| zipf byte hit ratio | ≥ 0.69 | 0.6 | 0.572 | no |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}

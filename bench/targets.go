@@ -158,8 +158,11 @@ func writeTargets(w io.Writer, ts []Target) {
 	fmt.Fprintf(w, "\n## Targets of the disk cache issue (s3edge)\n\n| figure | target | measured | reference | met |\n|---|---|---:|---:|---|\n")
 	for _, t := range ts {
 		met := "no"
-		if t.Met {
+		switch {
+		case t.Met:
 			met = "yes"
+		case t.Value == nil: // its workload was not run, or failed
+			met = "not measured"
 		}
 		name := t.Name
 		if t.Runs > 1 {
