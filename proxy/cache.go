@@ -203,13 +203,12 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		fetch, rf = nil, nil
 	}
 	var (
-		rd      *cache.Reader
-		st      cache.Status
-		err     error
-		partial bool
+		rd  *cache.Reader
+		st  cache.Status
+		err error
 	)
-	if br, ok := parseRange(header(r.Header, "Range")); ok {
-		partial = true
+	br, partial := parseRange(header(r.Header, "Range"))
+	if partial {
 		off, n := br.first, int64(-1)
 		if br.last >= 0 {
 			n = br.last - br.first + 1
@@ -221,12 +220,31 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 			if !ok || !servesTag(rq, m.Tag) {
 				return errNotCached
 			}
-			if off, n, err = br.resolve(m.Size); err != nil {
-				return err
+			if partial = cond.rangeApplies(m.ETag, m.LastModified); partial {
+				if off, n, err = br.resolve(m.Size); err != nil {
+					return unsatisfiable(w.Header(), cond, m.ETag, m.LastModified, m.Size)
+				}
 			}
 		}
-		rd, st, err = c.GetRange(r.Context(), k, off, n, rf, opts)
-	} else {
+		if partial {
+			rd, st, err = c.GetRange(r.Context(), k, off, n, rf, opts)
+			switch {
+			case err == nil && cond.ifRange != "":
+				if m := rd.Meta(); !cond.rangeApplies(m.ETag, m.LastModified) {
+					// If-Range names another version: the whole object.
+					rd.Close()
+					partial = false
+				}
+			case errors.Is(err, cache.ErrInvalidRange):
+				if m, ok := c.Stat(k); ok && servesTag(rq, m.Tag) {
+					if partial = cond.rangeApplies(m.ETag, m.LastModified); partial {
+						return unsatisfiable(w.Header(), cond, m.ETag, m.LastModified, m.Size)
+					}
+				}
+			}
+		}
+	}
+	if !partial {
 		rd, st, err = c.Get(r.Context(), k, fetch, opts)
 	}
 	if rq.hitOnly && errors.Is(err, cache.ErrMiss) {
@@ -316,10 +334,10 @@ func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request,
 	setObjectHeaders(h, &info)
 	applyOverrides(h, rq.query)
 	s.setXCache(h, cache.Hit)
-	if br, ok := parseRange(header(r.Header, "Range")); ok {
+	if br, ok := parseRange(header(r.Header, "Range")); ok && cond.rangeApplies(m.ETag, m.LastModified) {
 		off, n, err := br.resolve(m.Size)
 		if err != nil {
-			return true, err
+			return true, unsatisfiable(h, cond, m.ETag, m.LastModified, m.Size)
 		}
 		h.Set("Content-Range", contentRange(off, n, m.Size))
 		h.Set("Content-Length", formatInt(n))

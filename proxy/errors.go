@@ -215,6 +215,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rq *request,
 			if api.Status != http.StatusNotModified {
 				delete(h, k)
 			}
+		case "Content-Range": // a 416's "bytes */size"
+			if api.Status != http.StatusRequestedRangeNotSatisfiable {
+				delete(h, k)
+			}
 		default:
 			delete(h, k)
 		}

@@ -66,7 +66,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		}
 		info, err := up.Head(r.Context(), b.Bucket, key, opt)
 		if err != nil {
-			return err
+			return notModified(w.Header(), err)
 		}
 		if err := cond.answer(w.Header(), info.ETag, info.LastModified); err != nil {
 			return err
@@ -74,10 +74,10 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		h := w.Header()
 		setObjectHeaders(h, &info)
 		applyOverrides(h, q)
-		if br, ok := parseRange(opt.Range); ok {
+		if br, ok := parseRange(opt.Range); ok && cond.rangeApplies(info.ETag, info.LastModified) {
 			off, n, err := br.resolve(info.Size)
 			if err != nil {
-				return err
+				return unsatisfiable(h, cond, info.ETag, info.LastModified, info.Size)
 			}
 			h.Set("Content-Range", contentRange(off, n, info.Size))
 			h.Set("Content-Length", formatInt(n))
@@ -106,8 +106,15 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		return errNotHit
 	}
 	obj, err := up.Get(r.Context(), b.Bucket, key, opt)
+	if err == nil && obj.Range != nil && cond.ifRange != "" && !cond.rangeApplies(obj.ETag, obj.LastModified) {
+		// If-Range names another version: the whole object, asked
+		// again (S3 takes no If-Range).
+		obj.Body.Close()
+		opt.Range = ""
+		obj, err = up.Get(r.Context(), b.Bucket, key, opt)
+	}
 	if err != nil {
-		return err
+		return notModified(w.Header(), err)
 	}
 	defer obj.Body.Close()
 	// Providers that ignore conditional headers are caught here, so clients
@@ -130,6 +137,21 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	w.WriteHeader(status)
 	err = s.copyOut(w, obj.Body, n)
 	s.metrics.bytesOut.get(rq.bucket, "upstream").Add(float64(rq.bytesOut))
+	return err
+}
+
+// notModified gives the client's 304 the validators of the provider's,
+// as HTTP asks (RFC 9110, 15.4.5); other errors pass as they are.
+func notModified(h http.Header, err error) error {
+	var v *upstream.Validators
+	if errors.Is(err, upstream.ErrNotModified) && errors.As(err, &v) {
+		if v.ETag != "" {
+			h.Set("Etag", v.ETag)
+		}
+		if !v.LastModified.IsZero() {
+			h.Set("Last-Modified", v.LastModified.UTC().Format(http.TimeFormat))
+		}
+	}
 	return err
 }
 

@@ -182,10 +182,12 @@ var responseOverrides = [][2]string{
 type conditions struct {
 	ifMatch, ifNoneMatch               string
 	ifModifiedSince, ifUnmodifiedSince time.Time
+	// ifRange is If-Range: a Range applies only to the version it names.
+	ifRange string
 }
 
 func conditionsIn(h http.Header) conditions {
-	c := conditions{ifMatch: header(h, "If-Match"), ifNoneMatch: header(h, "If-None-Match")}
+	c := conditions{ifMatch: header(h, "If-Match"), ifNoneMatch: header(h, "If-None-Match"), ifRange: header(h, "If-Range")}
 	c.ifModifiedSince = parseHTTPTime(header(h, "If-Modified-Since"))
 	c.ifUnmodifiedSince = parseHTTPTime(header(h, "If-Unmodified-Since"))
 	return c
@@ -227,7 +229,7 @@ func (c conditions) check(etag string, lastModified time.Time) error {
 	lm := lastModified.Truncate(time.Second)
 	switch {
 	case c.ifMatch != "":
-		if !etagListMatches(c.ifMatch, etag) {
+		if !etagListMatches(c.ifMatch, etag, true) {
 			return errPrecondition
 		}
 	case !c.ifUnmodifiedSince.IsZero():
@@ -237,7 +239,7 @@ func (c conditions) check(etag string, lastModified time.Time) error {
 	}
 	switch {
 	case c.ifNoneMatch != "":
-		if etagListMatches(c.ifNoneMatch, etag) {
+		if etagListMatches(c.ifNoneMatch, etag, false) {
 			return errNotModified
 		}
 	case !c.ifModifiedSince.IsZero():
@@ -248,17 +250,52 @@ func (c conditions) check(etag string, lastModified time.Time) error {
 	return nil
 }
 
+// rangeApplies evaluates If-Range against the object's validators (RFC
+// 9110, 13.1.5): an entity tag must match strongly, a date must be the
+// Last-Modified exactly; anything else, a malformed value included, means
+// the whole object.
+func (c conditions) rangeApplies(etag string, lastModified time.Time) bool {
+	v := c.ifRange
+	switch {
+	case v == "":
+		return true
+	case strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "W/"):
+		return !strings.HasPrefix(v, "W/") && trimETag(v) == trimETag(etag)
+	}
+	t := parseHTTPTime(v)
+	return !t.IsZero() && t.Equal(lastModified.Truncate(time.Second))
+}
+
 // etagListMatches reports whether a comma-separated If-Match / If-None-Match
-// list names etag; quotes and weak prefixes are ignored, "*" matches all.
-func etagListMatches(list, etag string) bool {
+// list names etag, "*" matching all. Quotes are ignored; a weak tag (W/)
+// matches only under the weak comparison of If-None-Match: If-Match asks
+// for the strong one (RFC 9110, 13.1.1), and S3's ETags are never weak.
+func etagListMatches(list, etag string, strong bool) bool {
 	want := trimETag(etag)
 	for _, e := range strings.Split(list, ",") {
 		e = strings.TrimSpace(e)
-		if e == "*" || trimETag(e) == want {
+		if e == "*" {
+			return true
+		}
+		if strong && strings.HasPrefix(e, "W/") {
+			continue
+		}
+		if trimETag(e) == want {
 			return true
 		}
 	}
 	return false
+}
+
+// unsatisfiable answers a Range that selects nothing of an object of m's
+// validators and size: its preconditions come first (RFC 9110, 13.2.2: a
+// 412 or 304 before a 416), and the 416 gives the size (15.5.17).
+func unsatisfiable(h http.Header, c conditions, etag string, lastModified time.Time, size int64) error {
+	if err := c.answer(h, etag, lastModified); err != nil {
+		return err
+	}
+	h.Set("Content-Range", "bytes */"+formatInt(size))
+	return errInvalidRange
 }
 
 func trimETag(e string) string {

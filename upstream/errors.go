@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -55,6 +56,9 @@ func translate(op, bucket, key string, err error) error {
 	}
 	if hasAPI || status != 0 {
 		if s := sentinel(err, apiErr, status, key); s != nil {
+			if v := validatorsOf(err); s == ErrNotModified && v != nil {
+				return fmt.Errorf("upstream: %s %s: %w: %w", op, where, s, v)
+			}
 			return fmt.Errorf("upstream: %s %s: %w", op, where, s)
 		}
 		e := &APIError{Op: op + " " + where, Status: status, Err: err}
@@ -75,6 +79,30 @@ func translate(op, bucket, key string, err error) error {
 		return fmt.Errorf("upstream: %s %s: %w: %w", op, where, ErrUnavailable, err)
 	}
 	return fmt.Errorf("upstream: %s %s: %w", op, where, err)
+}
+
+// Validators are the ETag and Last-Modified a provider's 304 carried: the
+// client's 304 must carry them too (RFC 9110, 15.4.5). An error of Get or
+// Head matching ErrNotModified holds them when the provider sent them.
+type Validators struct {
+	ETag         string
+	LastModified time.Time
+}
+
+func (v *Validators) Error() string { return "validators " + v.ETag }
+
+func validatorsOf(err error) *Validators {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil || re.Response.Response == nil {
+		return nil
+	}
+	h := re.Response.Header
+	v := &Validators{ETag: h.Get("ETag")}
+	v.LastModified, _ = http.ParseTime(h.Get("Last-Modified"))
+	if v.ETag == "" && v.LastModified.IsZero() {
+		return nil
+	}
+	return v
 }
 
 // sentinel returns the sentinel error for a provider answer, or nil.

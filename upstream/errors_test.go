@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -174,5 +175,24 @@ func TestBody(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTranslateKeepsValidators: a provider's 304 keeps its ETag and
+// Last-Modified in the error, for the client's 304.
+func TestTranslateKeepsValidators(t *testing.T) {
+	err := sdkError(304, generic("NotModified"))
+	err.(*smithy.OperationError).Err.(*awshttp.ResponseError).Response.Header = http.Header{
+		"Etag": {`"abc"`}, "Last-Modified": {"Mon, 02 Jan 2006 15:04:05 GMT"}}
+	got := translate("get", "b", "k", err)
+	var v *Validators
+	if !errors.Is(got, ErrNotModified) || !errors.As(got, &v) {
+		t.Fatalf("translate = %v, want ErrNotModified with its validators", got)
+	}
+	if v.ETag != `"abc"` || !v.LastModified.Equal(time.Date(2006, 1, 2, 15, 4, 5, 0, time.UTC)) {
+		t.Errorf("validators = %+v", v)
+	}
+	if got := translate("get", "b", "k", sdkError(304, generic(""))); errors.As(got, &v) {
+		t.Errorf("a 304 without validators gave %+v", v)
 	}
 }
