@@ -384,7 +384,7 @@ func (c *Cache) keepFreeDisk() {
 		return
 	}
 	c.mu.Lock()
-	victims := c.evictToLocked(c.used+c.reserved-(c.o.MinFreeDisk-free), nil, 0, nil)
+	victims := c.evictToLocked(c.used+c.reserved-(c.o.MinFreeDisk-free), nil)
 	c.mu.Unlock()
 	c.unlink(victims)
 }

@@ -360,11 +360,14 @@ func (f *fill) commitSegment(seg *segment) error {
 		f.mu.Unlock()
 		victims = c.storeLocked(f.b, f.fk.Object, seg.idx, meta.ETag, meta.Size, metaB, ct)
 	}
-	c.reserved -= min(seg.n, f.reserved)
-	f.reserved -= min(seg.n, f.reserved)
-	victims = c.evictToLocked(c.o.MaxBytes, nil, 0, victims)
+	n := min(seg.n, f.reserved)
+	c.reserveLocked(f.b, -n)
+	f.reserved -= n
+	victims = c.evictToLocked(c.o.MaxBytes, victims)
 	c.mu.Unlock()
 	c.unlink(victims)
+	// Fills admitted together each saw the same free space.
+	c.keepFreeDisk()
 	return nil
 }
 
@@ -406,7 +409,7 @@ func (f *fill) end(err error) {
 	}
 	c.mu.Lock()
 	c.unjoinLocked(f)
-	c.reserved -= f.reserved
+	c.reserveLocked(f.b, -f.reserved)
 	f.reserved = 0
 	f.finished = true
 	release := c.releaseFillLocked(f)

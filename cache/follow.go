@@ -38,7 +38,7 @@ func (f *fill) toBypass() {
 	f.winStart = f.written
 	f.mu.Unlock()
 	c.mu.Lock()
-	c.reserved -= f.reserved
+	c.reserveLocked(f.b, -f.reserved)
 	f.reserved = 0
 	c.mu.Unlock()
 }

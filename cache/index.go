@@ -31,6 +31,10 @@ type bucket struct {
 	index  map[ekey]*entry                  // entries by key
 	lru    *simplelru.LRU[*entry, struct{}] // recency; the oldest is evicted first
 	bytes  int64                            // sum of its entries' sizes
+	// reserved is what its fills and stages in progress promised: a
+	// bucket's cap and weighted share count them, or concurrent fills
+	// would each see room for themselves.
+	reserved int64
 	sliced map[string]*version              // objects stored as slices, by name
 }
 
@@ -267,19 +271,27 @@ func (c *Cache) setLiveLocked(ct *content) {
 	ct.verified.Store(true)
 }
 
+// reserveLocked promises n more bytes (fewer if negative) to fills or
+// stages of b.
+func (c *Cache) reserveLocked(b *bucket, n int64) {
+	c.reserved += n
+	b.reserved += n
+}
+
 // evictLocked evicts until the bytes on disk and promised fit MaxBytes and
 // every bucket fits its cap, and returns the files to unlink.
 func (c *Cache) evictLocked() []*content {
-	return c.evictToLocked(c.o.MaxBytes, nil, 0, nil)
+	return c.evictToLocked(c.o.MaxBytes, nil)
 }
 
-// evictToLocked evicts least recently used entries, from the bucket whose
-// bytes/weight is largest first (counting extra bytes about to be added to
-// bucket add), until used+reserved ≤ limit. Entries being read are skipped
-// (and count as just used). victims is appended to.
-func (c *Cache) evictToLocked(limit int64, add *bucket, extra int64, victims []*content) []*content {
+// evictToLocked evicts least recently used entries until every bucket's
+// stored and promised bytes fit its cap, then, from the bucket whose
+// stored and promised bytes per weight are largest first, until
+// used+reserved ≤ limit. Entries being read are skipped (and count as just
+// used). victims is appended to.
+func (c *Cache) evictToLocked(limit int64, victims []*content) []*content {
 	for _, b := range c.buckets {
-		for b.cap > 0 && b.bytes > b.cap {
+		for b.cap > 0 && b.bytes+b.reserved > b.cap {
 			e := oldestUnpinned(b)
 			if e == nil {
 				break
@@ -289,7 +301,7 @@ func (c *Cache) evictToLocked(limit int64, add *bucket, extra int64, victims []*
 	}
 	var exhausted []*bucket
 	for c.used+c.reserved > limit {
-		b := c.heaviestLocked(exhausted, add, extra)
+		b := c.heaviestLocked(exhausted)
 		if b == nil {
 			break
 		}
@@ -303,9 +315,9 @@ func (c *Cache) evictToLocked(limit int64, add *bucket, extra int64, victims []*
 	return victims
 }
 
-// heaviestLocked returns the bucket with entries whose bytes/weight is the
-// largest, counting extra bytes for bucket add, skipping those in skip.
-func (c *Cache) heaviestLocked(skip []*bucket, add *bucket, extra int64) *bucket {
+// heaviestLocked returns the bucket with entries whose stored and promised
+// bytes per weight are the largest, skipping those in skip.
+func (c *Cache) heaviestLocked(skip []*bucket) *bucket {
 	var best *bucket
 	bestLoad := -1.0
 outer:
@@ -318,11 +330,7 @@ outer:
 				continue outer
 			}
 		}
-		bytes := b.bytes
-		if b == add {
-			bytes += extra
-		}
-		if load := float64(bytes) / b.weight; load > bestLoad {
+		if load := float64(b.bytes+b.reserved) / b.weight; load > bestLoad {
 			best, bestLoad = b, load
 		}
 	}
@@ -355,27 +363,28 @@ func (c *Cache) admitLocked(b *bucket, k ekey, size, freeShort int64) (bool, []*
 		(b.cap > 0 && size > b.cap) || c.now().Before(c.diskBadUntil) {
 		return false, nil
 	}
-	capOver := b.cap > 0 && b.bytes+size > b.cap
-	full := c.used+c.reserved+size > c.o.MaxBytes || capOver || freeShort > 0
+	c.reserveLocked(b, size)
+	capOver := b.cap > 0 && b.bytes+b.reserved > b.cap
+	full := c.used+c.reserved > c.o.MaxBytes || capOver || freeShort > 0
 	if full && c.o.Admission != AdmitAll {
 		vb := b
 		if !capOver {
-			vb = c.heaviestLocked(nil, b, size)
+			vb = c.heaviestLocked(nil)
 		}
 		if vb != nil {
 			if victim, ok := vb.oldest(); ok && !c.passFilterLocked(b.name, k, vb.name, victim.k) {
+				c.reserveLocked(b, -size)
 				return false, nil
 			}
 		}
 	}
-	c.reserved += size
 	limit := c.o.MaxBytes
 	if freeShort > 0 {
 		limit = min(limit, c.used+c.reserved-freeShort)
 	}
-	victims := c.evictToLocked(limit, b, size, nil)
-	if c.used+c.reserved > limit || (b.cap > 0 && b.bytes+size > b.cap) {
-		c.reserved -= size
+	victims := c.evictToLocked(limit, nil)
+	if c.used+c.reserved > limit || (b.cap > 0 && b.bytes+b.reserved > b.cap) {
+		c.reserveLocked(b, -size)
 		return false, victims
 	}
 	return true, victims

@@ -58,10 +58,10 @@ func (c *Cache) Stage(k Key, size int64) (*Pending, error) {
 		c.mu.Unlock()
 		return nil, ErrTooLarge
 	}
-	c.reserved += size
-	victims := c.evictToLocked(c.o.MaxBytes, b, size, nil)
+	c.reserveLocked(b, size)
+	victims := c.evictToLocked(c.o.MaxBytes, nil)
 	if c.used+c.reserved > c.o.MaxBytes {
-		c.reserved -= size
+		c.reserveLocked(b, -size)
 		c.mu.Unlock()
 		c.unlink(victims)
 		return nil, ErrUnavailable
@@ -199,6 +199,7 @@ func (p *Pending) Commit(m Meta) error {
 	c.mu.Unlock()
 	p.closeSegments()
 	c.unlink(victims)
+	c.keepFreeDisk() // stages and fills committed together each saw the same free space
 	if invalidate {
 		c.Invalidate(p.k)
 	}
@@ -225,10 +226,10 @@ func (p *Pending) Abort() error {
 
 func (c *Cache) endStageLocked(p *Pending, victims []*content) []*content {
 	p.ended = true
-	c.reserved -= p.reserved
+	c.reserveLocked(p.b, -p.reserved)
 	p.reserved = 0
 	delete(c.stages, p)
-	return c.evictToLocked(c.o.MaxBytes, nil, 0, victims)
+	return c.evictToLocked(c.o.MaxBytes, victims)
 }
 
 func (p *Pending) closeSegments() {
