@@ -35,7 +35,7 @@ type bucket struct {
 	// bucket's cap and weighted share count them, or concurrent fills
 	// would each see room for themselves.
 	reserved int64
-	sliced map[string]*version              // objects stored as slices, by name
+	sliced   map[string]*version // objects stored as slices, by name
 }
 
 // The LRU is keyed by entry pointer, not by name: it hashes 8 bytes instead
