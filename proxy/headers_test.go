@@ -32,6 +32,9 @@ func TestConditions(t *testing.T) {
 		{"if-modified-since modified", map[string]string{"If-Modified-Since": before}, nil},
 		{"none-match miss beats modified-since", map[string]string{"If-None-Match": `"zz"`, "If-Modified-Since": after}, nil},
 		{"bad date ignored", map[string]string{"If-Modified-Since": "yesterday"}, nil},
+		{"if-match weak fails", map[string]string{"If-Match": `W/"abc"`}, errPrecondition},
+		{"if-match weak in a list", map[string]string{"If-Match": `W/"abc", "abc"`}, nil},
+		{"if-none-match weak hit", map[string]string{"If-None-Match": `W/"abc"`}, errNotModified},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,4 +77,54 @@ func TestObjectHeadersIn(t *testing.T) {
 	if _, err := objectHeadersIn(big); err != errMetadataTooLarge {
 		t.Errorf("3000 bytes of metadata: %v, want MetadataTooLarge", err)
 	}
+}
+
+func TestIfRange(t *testing.T) {
+	lm := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		v    string
+		want bool
+	}{
+		{"", true},
+		{`"abc"`, true},
+		{`"abd"`, false},
+		{`W/"abc"`, false}, // strong comparison only
+		{lm.Format(http.TimeFormat), true},
+		{lm.Add(-time.Second).Format(http.TimeFormat), false},
+		{lm.Add(time.Second).Format(http.TimeFormat), false},
+		{"abc", false}, // neither a tag nor a date
+	} {
+		if got := (conditions{ifRange: tt.v}).rangeApplies(`"abc"`, lm.Add(300*time.Millisecond)); got != tt.want {
+			t.Errorf("If-Range %q: rangeApplies = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}
+
+// FuzzConditions: whatever the conditional headers hold, check answers
+// one of its three results, a strong match is also a weak one, and an
+// If-Range of the object's own ETag keeps the Range.
+func FuzzConditions(f *testing.F) {
+	lm := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Add(`"abc"`, `W/"abc", *`, lm.Format(http.TimeFormat), "yesterday", `"abc"`)
+	f.Add(`*`, ``, ``, lm.Format(time.RFC850), `W/"x"`)
+	f.Fuzz(func(t *testing.T, ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince, ifRange string) {
+		h := http.Header{}
+		for k, v := range map[string]string{"If-Match": ifMatch, "If-None-Match": ifNoneMatch,
+			"If-Modified-Since": ifModifiedSince, "If-Unmodified-Since": ifUnmodifiedSince, "If-Range": ifRange} {
+			h.Set(k, v)
+		}
+		c := conditionsIn(h)
+		if err := c.check(`"abc"`, lm); err != nil && err != errPrecondition && err != errNotModified {
+			t.Fatalf("check = %v", err)
+		}
+		for _, list := range []string{ifMatch, ifNoneMatch} {
+			if etagListMatches(list, `"abc"`, true) && !etagListMatches(list, `"abc"`, false) {
+				t.Fatalf("%q matches strongly but not weakly", list)
+			}
+		}
+		c.ifRange = `"abc"`
+		if !c.rangeApplies(`"abc"`, lm) {
+			t.Fatal("If-Range of the object's own ETag refused the Range")
+		}
+	})
 }
