@@ -112,6 +112,9 @@ func (f *fill) stream() error {
 		meta, body, err = f.fetch.Fetch(f.ctx, f.fk.Key)
 	}
 	if err != nil {
+		if errors.Is(err, ErrChanged) {
+			f.dropChanged()
+		}
 		return fmt.Errorf("cache: fetch %s/%s: %w", f.fk.Bucket, f.fk.Object, err)
 	}
 	defer body.Close()
@@ -126,6 +129,7 @@ func (f *fill) stream() error {
 		length = min(c.o.SliceSize, meta.Size-f.base)
 	}
 	if f.ifMatch != "" && meta.ETag != f.ifMatch {
+		f.dropChanged()
 		return ErrChanged
 	}
 	f.start(meta, length)
@@ -157,6 +161,25 @@ func (f *fill) stream() error {
 	}
 	f.storeLast()
 	return nil
+}
+
+// dropChanged removes the stored slices of the version this slice fill
+// asked for with If-Match: the origin has another one now, and readers
+// would otherwise take their meta from them and fail again on every retry.
+func (f *fill) dropChanged() {
+	if f.ifMatch == "" {
+		return
+	}
+	c := f.c
+	c.mu.Lock()
+	var victims []*content
+	if v := f.b.sliced[f.fk.Object]; v != nil && v.etag == f.ifMatch {
+		for _, e := range v.slices {
+			victims = append(victims, c.removeEntryLocked(e, false))
+		}
+	}
+	c.mu.Unlock()
+	c.unlink(victims)
 }
 
 // start decides whether the fill is stored and publishes its meta.

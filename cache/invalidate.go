@@ -115,14 +115,21 @@ func (c *Cache) staleFillsLocked(bucket string, match func(object string) bool) 
 
 // storeLocked indexes a committed file of object in b: the whole object
 // (idx whole) or slice idx of version etag. Stored data of another version
-// of the object is dropped (it changed at the origin), and so are slices
-// when the whole object is stored.
+// of the object is dropped (it changed at the origin), unless it was
+// stored after this one was fetched: a fill of the older version that
+// ends late stores nothing. Slices are dropped when the whole object is
+// stored.
 func (c *Cache) storeLocked(b *bucket, object string, idx int64, etag string, size int64, meta []byte, ct *content) []*content {
+	newer := func(other []byte) bool { return metaStoredAt(other).After(metaStoredAt(meta)) }
+	e, hasWhole := b.peek(ekey{object, whole})
+	v := b.sliced[object]
+	if hasWhole && metaETag(e.meta) != etag && newer(e.meta) || v != nil && v.etag != etag && newer(v.meta) {
+		return nil
+	}
 	var victims []*content
-	if e, ok := b.peek(ekey{object, whole}); ok && idx != whole && metaETag(e.meta) != etag {
+	if hasWhole && idx != whole && metaETag(e.meta) != etag {
 		victims = append(victims, c.removeEntryLocked(e, false))
 	}
-	v := b.sliced[object]
 	if v != nil && (idx == whole || v.etag != etag) {
 		for _, e := range v.slices {
 			victims = append(victims, c.removeEntryLocked(e, false))

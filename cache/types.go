@@ -94,7 +94,9 @@ func (f FetchFunc) Fetch(ctx context.Context, k Key) (Meta, io.ReadCloser, error
 //     Content-Range), and the body holds exactly bytes [off, min(off+n,
 //     Meta.Size)).
 //   - When ifMatch is not empty the fetch must fail if the object's ETag is
-//     another (send If-Match); the cache checks the returned ETag anyway.
+//     another (send If-Match), with an error wrapping ErrChanged (the
+//     cache then drops the stored slices of that version); the cache
+//     checks the returned ETag anyway.
 //   - An off at or beyond the end of the object is an error (S3 answers 416).
 type RangeFetcher interface {
 	FetchRange(ctx context.Context, k Key, off, n int64, ifMatch string) (Meta, io.ReadCloser, error)

@@ -122,6 +122,11 @@ func (o origin) FetchRange(ctx context.Context, _ cache.Key, off, n int64, ifMat
 		rng = fmt.Sprintf("bytes=%d-%d", off, off+n-1)
 	}
 	obj, err := o.up.Get(ctx, o.bucket, o.key, upstream.GetOptions{Range: rng, IfMatch: ifMatch, SSEC: o.ssec})
+	if ifMatch != "" && errors.Is(err, upstream.ErrPreconditionFailed) {
+		// The cache's own If-Match, not the client's: the object changed
+		// (the cache drops the old version; the client may retry).
+		return cache.Meta{}, nil, fmt.Errorf("%w (upstream: %v)", cache.ErrChanged, err)
+	}
 	if err != nil {
 		return cache.Meta{}, nil, err
 	}

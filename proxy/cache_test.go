@@ -823,3 +823,53 @@ func TestCacheDiskFull(t *testing.T) {
 	e.settled("a", len(a))
 	e.mustGet("a", a, "HIT")
 }
+
+// TestCacheSlicesOfChangedObject: an object replaced at the origin, not
+// through s3edge, while some of its slices are stored: a range over a
+// missing slice finds the new version (the cache's If-Match fails, or the
+// answer's ETag differs); the client gets a retryable error (a 503, or a
+// connection cut after the header, which was the stored version's) or the
+// new bytes, never the old version's bytes for that slice, and the next reads
+// serve the new version throughout. The stored slices of the old version
+// once made every later read fail the same way.
+func TestCacheSlicesOfChangedObject(t *testing.T) {
+	e := newEnv(t, envOptions{cache: &cache.Options{MaxBytes: 64 << 20, SliceSize: 1 << 20}})
+	old, cur := randomBytes(3<<20, 41), randomBytes(3<<20, 42)
+	e.up.PutObject(upstreamBucket, "hs1/changing", old)
+	first := map[string]string{"Range": "bytes=0-99"}
+	for i := 0; ; i++ { // until slice 0 is stored
+		res, b, err := e.get("changing", first)
+		if err != nil || res.StatusCode != 206 || !bytes.Equal(b, old[:100]) {
+			t.Fatalf("range of the first version: %v, %d bytes", err, len(b))
+		}
+		if res.Header.Get("X-Cache") == "HIT" {
+			break
+		}
+		if i == 100 {
+			t.Fatal("slice 0 was never stored")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.up.PutObject(upstreamBucket, "hs1/changing", cur) // behind s3edge's back
+
+	second := map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", 1<<20, 1<<20+99)}
+	res, b, err := e.get("changing", second)
+	switch {
+	case err != nil: // cut mid-response: the client retries
+	case res.StatusCode == 206 && bytes.Equal(b, old[1<<20:1<<20+100]):
+		t.Fatal("a slice of the replaced version was served")
+	case res.StatusCode != 503 && !(res.StatusCode == 206 && bytes.Equal(b, cur[1<<20:1<<20+100])):
+		t.Fatalf("range over a missing slice after the change: %d, %d bytes; want 503 or the new bytes", res.StatusCode, len(b))
+	}
+	for _, hdr := range []map[string]string{second, first} {
+		res, b, err := e.get("changing", hdr)
+		if err != nil || res.StatusCode != 206 {
+			t.Fatalf("range %s on retry: %v, status %d", hdr["Range"], err, res.StatusCode)
+		}
+		var off int
+		fmt.Sscanf(hdr["Range"], "bytes=%d-", &off)
+		if !bytes.Equal(b, cur[off:off+100]) {
+			t.Errorf("range %s on retry: not the new version's bytes", hdr["Range"])
+		}
+	}
+}
