@@ -199,6 +199,39 @@ func (c *Cache) Stat(k Key) (Meta, bool) {
 	return m, true
 }
 
+// Head returns the meta of k as Get would serve it under o, for a HEAD:
+// an entry past o.MaxAge is revalidated first, once for all concurrent
+// callers (and Get's). ok is false when nothing is stored, or when the
+// revalidation found another version or none (the caller asks the
+// origin). Status is Hit, or Stale when the revalidation failed under
+// o.StaleIfError.
+func (c *Cache) Head(ctx context.Context, k Key, o GetOptions) (m Meta, st Status, ok bool, err error) {
+	meta, sum := c.storedMeta(k)
+	if meta == nil {
+		return Meta{}, 0, false, nil
+	}
+	st = Hit
+	if !c.freshLocked(meta, o) { // needs no lock
+		stale, err := c.revalidate(ctx, k, meta, o)
+		switch {
+		case err != nil:
+			return Meta{}, 0, false, err
+		case stale:
+			st = Stale
+			c.stats.stale.Add(1)
+		default: // renewed, or dropped if it changed
+			if meta, sum = c.storedMeta(k); meta == nil {
+				return Meta{}, 0, false, nil
+			}
+		}
+	}
+	if decodeMeta(meta, &m) != nil {
+		return Meta{}, 0, false, nil
+	}
+	m.SHA256 = sum
+	return m, st, true, nil
+}
+
 // storedMeta returns, under c.mu, the stored meta bytes of k and, for a
 // whole object, its content hash; nil if k is not stored.
 func (c *Cache) storedMeta(k Key) ([]byte, [32]byte) {

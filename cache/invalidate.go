@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Invalidate drops k's stored entries (whole and slices) and makes every
@@ -156,7 +157,7 @@ func metaETag(b []byte) string {
 }
 
 // freshLocked reports whether an entry may be served under o without
-// revalidation.
+// revalidation. It reads nothing c.mu guards.
 func (c *Cache) freshLocked(meta []byte, o GetOptions) bool {
 	return o.MaxAge <= 0 || o.Validate == nil || c.now().Sub(metaStoredAt(meta)) <= o.MaxAge
 }
@@ -189,10 +190,23 @@ func (c *Cache) revalidate(ctx context.Context, k Key, meta []byte, o GetOptions
 		c.goBackgroundLocked(func() { c.runRevalidate(k, meta, m, rv, o.Validate) })
 	}
 	c.mu.Unlock()
+	// A silent origin is bounded like a miss: the revalidation goes on for
+	// the next caller, this one gets the stale entry or ErrMissTimeout.
+	var timeout <-chan time.Time
+	if c.o.MissTimeout > 0 {
+		t := time.NewTimer(c.o.MissTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case <-rv.done:
 	case <-ctx.Done():
 		return false, ctx.Err()
+	case <-timeout:
+		if o.StaleIfError {
+			return true, nil
+		}
+		return false, fmt.Errorf("cache: revalidate %s/%s: %w", k.Bucket, k.Object, ErrMissTimeout)
 	}
 	if rv.err != nil {
 		if o.StaleIfError {

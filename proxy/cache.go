@@ -148,6 +148,13 @@ func (o origin) validate(ctx context.Context, _ cache.Key, m cache.Meta) (bool, 
 		return trimETag(info.ETag) == trimETag(m.ETag), nil
 	case errors.Is(err, upstream.ErrNotFound):
 		return false, nil
+	case o.ssec == (upstream.SSEC{}) && refusedByUpstream(err):
+		// A refusal is an answer, not an outage (RFC 5861's stale-if-error
+		// covers 5xx and no answer; S3 answers 403 for a deleted key when
+		// s3edge may not list): the entry is dropped and the refetch gives
+		// the client the provider's own answer. Under SSE-C a wrong key is
+		// refused too, and is this request's business only.
+		return false, nil
 	}
 	return false, err
 }
@@ -218,6 +225,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		if br.last >= 0 {
 			n = br.last - br.first + 1
 		}
+		var sized string // the ETag of the version whose size placed a suffix
 		if br.first < 0 {
 			// A suffix needs the size; without a stored entry, the
 			// upstream answers it.
@@ -225,6 +233,7 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 			if !ok || !servesTag(rq, m.Tag) {
 				return errNotCached
 			}
+			sized = m.ETag
 			if partial = cond.rangeApplies(m.ETag, m.LastModified); partial {
 				if off, n, err = br.resolve(m.Size); err != nil {
 					return unsatisfiable(w.Header(), cond, m.ETag, m.LastModified, m.Size)
@@ -234,6 +243,14 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 		if partial {
 			rd, st, err = c.GetRange(r.Context(), k, off, n, rf, opts)
 			switch {
+			case sized != "" && (err == nil && rd.Meta().ETag != sized || errors.Is(err, cache.ErrInvalidRange)):
+				// The entry was revalidated into another version (or
+				// replaced) since its size placed the suffix: the
+				// upstream answers it.
+				if err == nil {
+					rd.Close()
+				}
+				return errNotCached
 			case err == nil && cond.ifRange != "":
 				if m := rd.Meta(); !cond.rangeApplies(m.ETag, m.LastModified) {
 					// If-Range names another version: the whole object.
@@ -326,9 +343,19 @@ func (s *Server) getCached(w http.ResponseWriter, r *http.Request, rq *request, 
 
 // headCached answers a HEAD from a stored entry when it may be served
 // without asking the upstream.
-func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request, k cache.Key, rule policy.CacheRule, cond conditions) (bool, error) {
-	m, ok := s.cfg.Cache.Stat(k)
-	if !ok || !servesTag(rq, m.Tag) || rule.Mode == policy.CacheRevalidate && time.Since(m.StoredAt) > rule.TTL {
+func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request, k cache.Key, o origin, rule policy.CacheRule, cond conditions) (bool, error) {
+	opts := o.options(rule)
+	if rq.hitOnly {
+		opts.Validate = nil // only a fresh entry; an expired one is handed on
+	}
+	m, st, ok, err := s.cfg.Cache.Head(r.Context(), k, opts)
+	if rq.hitOnly && opts.MaxAge > 0 && ok && time.Since(m.StoredAt) > opts.MaxAge {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	if !ok || !servesTag(rq, m.Tag) {
 		return false, nil
 	}
 	if err := cond.answer(w.Header(), m.ETag, m.LastModified); err != nil {
@@ -338,7 +365,7 @@ func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request,
 	info := infoOf(&m)
 	setObjectHeaders(h, &info)
 	applyOverrides(h, rq.query)
-	s.setXCache(h, cache.Hit)
+	s.setXCache(h, st)
 	if br, ok := parseRange(header(r.Header, "Range")); ok && cond.rangeApplies(m.ETag, m.LastModified) {
 		off, n, err := br.resolve(m.Size)
 		if err != nil {

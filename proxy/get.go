@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"github.com/s3edge/s3edge/cache"
 	"io"
@@ -51,20 +52,26 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 	key := b.Prefix + rq.key
 	ck, cacheable := s.cacheKey(r, rq, b)
+	o := origin{up: up, bucket: b.Bucket, key: key, ssec: opt.SSEC, tag: rq.cacheTag}
 
 	if r.Method == http.MethodHead {
 		if cacheable {
-			if done, err := s.headCached(w, r, rq, ck, b.Cache, cond); done {
+			if done, err := s.headCached(w, r, rq, ck, o, b.Cache, cond); done {
 				return err
 			}
 		}
 		if rq.hitOnly {
 			return errNotHit
 		}
+		ctx, answered := r.Context(), func() error { return nil }
 		if cacheable {
 			s.setXCache(w.Header(), cache.Miss)
+			ctx, answered = s.missBound(ctx)
 		}
-		info, err := up.Head(r.Context(), b.Bucket, key, opt)
+		info, err := up.Head(ctx, b.Bucket, key, opt)
+		if timedOut := answered(); timedOut != nil && err != nil {
+			err = timedOut
+		}
 		if err != nil {
 			return notModified(w.Header(), err)
 		}
@@ -97,7 +104,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 
 	if cacheable {
-		err := s.getCached(w, r, rq, ck, origin{up: up, bucket: b.Bucket, key: key, ssec: opt.SSEC, tag: rq.cacheTag}, b.Cache, cond)
+		err := s.getCached(w, r, rq, ck, o, b.Cache, cond)
 		if !errors.Is(err, errNotCached) {
 			return err
 		}
@@ -105,13 +112,20 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if rq.hitOnly {
 		return errNotHit
 	}
-	obj, err := up.Get(r.Context(), b.Bucket, key, opt)
+	ctx, answered := r.Context(), func() error { return nil }
+	if cacheable {
+		ctx, answered = s.missBound(ctx)
+	}
+	obj, err := up.Get(ctx, b.Bucket, key, opt)
 	if err == nil && obj.Range != nil && cond.ifRange != "" && !cond.rangeApplies(obj.ETag, obj.LastModified) {
 		// If-Range names another version: the whole object, asked
 		// again (S3 takes no If-Range).
 		obj.Body.Close()
 		opt.Range = ""
-		obj, err = up.Get(r.Context(), b.Bucket, key, opt)
+		obj, err = up.Get(ctx, b.Bucket, key, opt)
+	}
+	if timedOut := answered(); timedOut != nil && err != nil {
+		err = timedOut
 	}
 	if err != nil {
 		return notModified(w.Header(), err)
@@ -138,6 +152,26 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	err = s.copyOut(w, obj.Body, n)
 	s.metrics.bytesOut.get(rq.bucket, "upstream").Add(float64(rq.bytesOut))
 	return err
+}
+
+// missBound bounds the wait for the upstream's answer to a request the
+// cache passes through (a HEAD miss, a suffix range of an unknown size) by
+// the cache's miss timeout, as its own misses are. answered disarms the
+// bound once the answer's header has come (a deadline on the whole call
+// would cut long bodies) and returns ErrMissTimeout if it had fired.
+func (s *Server) missBound(ctx context.Context) (_ context.Context, answered func() error) {
+	d := s.cfg.Cache.MissTimeout()
+	if d <= 0 {
+		return ctx, func() error { return nil }
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(d, func() { cancel(cache.ErrMissTimeout) })
+	return ctx, func() error {
+		if t.Stop() {
+			return nil
+		}
+		return cache.ErrMissTimeout
+	}
 }
 
 // notModified gives the client's 304 the validators of the provider's,
