@@ -395,12 +395,12 @@ func (c *Cache) recoverGoroutine(what string) {
 	}
 }
 
-// Stats returns a snapshot of the counters.
 // MissTimeout returns Options.MissTimeout: requests the cache passes to the
 // origin itself (a HEAD miss, a suffix range of an unknown size) are bound
 // by it too.
 func (c *Cache) MissTimeout() time.Duration { return c.o.MissTimeout }
 
+// Stats returns a snapshot of the counters.
 func (c *Cache) Stats() Stats {
 	s := Stats{
 		Hits: c.stats.hits.Load(), Misses: c.stats.misses.Load(),

@@ -62,9 +62,9 @@
 // weighted share. A bucket with a hard cap (Buckets[].MaxBytes) evicts its
 // own entries to stay under it. Shares and caps count a bucket's stored
 // bytes and those its fills and uploads in progress reserved, so fills
-// admitted at once cannot each take the same room. When the cache is full, a fetched object is admitted only
-// if the admission filter prefers it to the entry it would evict (TinyLFU
-// by default, package tinylfu).
+// admitted at once cannot each take the same room. When the cache is
+// full, a fetched object is admitted only if the admission filter prefers
+// it to the entry it would evict (TinyLFU by default, package tinylfu).
 //
 // # Disk trouble
 //

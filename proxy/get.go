@@ -63,11 +63,10 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		if rq.hitOnly {
 			return errNotHit
 		}
-		ctx, answered := r.Context(), func() error { return nil }
 		if cacheable {
 			s.setXCache(w.Header(), cache.Miss)
-			ctx, answered = s.missBound(ctx)
 		}
+		ctx, answered := s.missBound(r.Context(), cacheable)
 		info, err := up.Head(ctx, b.Bucket, key, opt)
 		if timedOut := answered(); timedOut != nil && err != nil {
 			err = timedOut
@@ -112,10 +111,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if rq.hitOnly {
 		return errNotHit
 	}
-	ctx, answered := r.Context(), func() error { return nil }
-	if cacheable {
-		ctx, answered = s.missBound(ctx)
-	}
+	ctx, answered := s.missBound(r.Context(), cacheable)
 	obj, err := up.Get(ctx, b.Bucket, key, opt)
 	if err == nil && obj.Range != nil && cond.ifRange != "" && !cond.rangeApplies(obj.ETag, obj.LastModified) {
 		// If-Range names another version: the whole object, asked
@@ -154,13 +150,17 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	return err
 }
 
-// missBound bounds the wait for the upstream's answer to a request the
-// cache passes through (a HEAD miss, a suffix range of an unknown size) by
-// the cache's miss timeout, as its own misses are. answered disarms the
-// bound once the answer's header has come (a deadline on the whole call
-// would cut long bodies) and returns ErrMissTimeout if it had fired.
-func (s *Server) missBound(ctx context.Context) (_ context.Context, answered func() error) {
-	d := s.cfg.Cache.MissTimeout()
+// missBound bounds the wait for the upstream's answer to a request of a
+// cached bucket that the cache passes through (a HEAD miss, a suffix range
+// of an unknown size) by the cache's miss timeout, as its own misses are.
+// answered disarms the bound once the answer's header has come (a deadline
+// on the whole call would cut long bodies) and returns ErrMissTimeout if
+// it had fired.
+func (s *Server) missBound(ctx context.Context, cacheable bool) (_ context.Context, answered func() error) {
+	var d time.Duration
+	if cacheable {
+		d = s.cfg.Cache.MissTimeout()
+	}
 	if d <= 0 {
 		return ctx, func() error { return nil }
 	}
