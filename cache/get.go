@@ -201,17 +201,21 @@ func (c *Cache) Stat(k Key) (Meta, bool) {
 
 // Head returns the meta of k as Get would serve it under o, for a HEAD:
 // an entry past o.MaxAge is revalidated first, once for all concurrent
-// callers (and Get's). ok is false when nothing is stored, or when the
+// callers (and Get's). ok is false when nothing is stored, when the
 // revalidation found another version or none (the caller asks the
-// origin). Status is Hit, or Stale when the revalidation failed under
-// o.StaleIfError.
+// origin), or when the entry is past o.MaxAge and o.Validate is nil (a
+// stored-only lookup, as Get's with no fetcher). Status is Hit, or Stale
+// when the revalidation failed under o.StaleIfError.
 func (c *Cache) Head(ctx context.Context, k Key, o GetOptions) (m Meta, st Status, ok bool, err error) {
 	meta, sum := c.storedMeta(k)
 	if meta == nil {
 		return Meta{}, 0, false, nil
 	}
 	st = Hit
-	if !c.freshLocked(meta, o) { // needs no lock
+	if o.MaxAge > 0 && c.now().Sub(metaStoredAt(meta)) > o.MaxAge {
+		if o.Validate == nil {
+			return Meta{}, 0, false, nil
+		}
 		stale, err := c.revalidate(ctx, k, meta, o)
 		switch {
 		case err != nil:

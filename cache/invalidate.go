@@ -157,7 +157,7 @@ func metaETag(b []byte) string {
 }
 
 // freshLocked reports whether an entry may be served under o without
-// revalidation. It reads nothing c.mu guards.
+// revalidation.
 func (c *Cache) freshLocked(meta []byte, o GetOptions) bool {
 	return o.MaxAge <= 0 || o.Validate == nil || c.now().Sub(metaStoredAt(meta)) <= o.MaxAge
 }

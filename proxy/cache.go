@@ -349,9 +349,6 @@ func (s *Server) headCached(w http.ResponseWriter, r *http.Request, rq *request,
 		opts.Validate = nil // only a fresh entry; an expired one is handed on
 	}
 	m, st, ok, err := s.cfg.Cache.Head(r.Context(), k, opts)
-	if rq.hitOnly && opts.MaxAge > 0 && ok && time.Since(m.StoredAt) > opts.MaxAge {
-		return false, nil
-	}
 	if err != nil {
 		return true, err
 	}

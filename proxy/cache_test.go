@@ -89,6 +89,25 @@ func (e *env) stored(key string, data []byte) {
 	e.settled(key, len(data))
 }
 
+// storedRange GETs rng of key until it is a HIT (every slice it touches
+// stored), checking each answer's bytes.
+func (e *env) storedRange(key, rng string, want []byte) {
+	e.t.Helper()
+	for i := 0; ; i++ {
+		res, b, err := e.get(key, map[string]string{"Range": rng})
+		if err != nil || res.StatusCode != 206 || !bytes.Equal(b, want) {
+			e.t.Fatalf("range GET %s %s: %v, %d bytes; want 206 and %d bytes", key, rng, err, len(b), len(want))
+		}
+		if res.Header.Get("X-Cache") == "HIT" {
+			return
+		}
+		if i == 500 {
+			e.t.Fatalf("range %s of %s never became a hit", rng, key)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestCacheHitAfterMiss(t *testing.T) {
 	e := cachedEnv(t, upstreamtest.Shape{}, policy.CacheRule{})
 	data := randomBytes(300<<10, 1)
@@ -565,19 +584,7 @@ func TestHitsGoThroughSendfile(t *testing.T) {
 	e.mustGet("whole", whole, "")
 	e.settled("whole", len(whole))
 	rng := map[string]string{"Range": "bytes=1000-4500000"}
-	for i := 0; ; i++ { // until every slice of the range is stored
-		res, body, err := e.get("sliced", rng)
-		if err != nil || res.StatusCode != 206 || !bytes.Equal(body, sliced[1000:4500001]) {
-			t.Fatalf("range GET: %v, %d bytes", err, len(body))
-		}
-		if res.Header.Get("X-Cache") == "HIT" {
-			break
-		}
-		if i == 100 {
-			t.Fatal("the range never became a hit")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.storedRange("sliced", rng["Range"], sliced[1000:4500001])
 	for _, c := range []struct {
 		key  string
 		hdr  map[string]string
@@ -837,19 +844,7 @@ func TestCacheSlicesOfChangedObject(t *testing.T) {
 	old, cur := randomBytes(3<<20, 41), randomBytes(3<<20, 42)
 	e.up.PutObject(upstreamBucket, "hs1/changing", old)
 	first := map[string]string{"Range": "bytes=0-99"}
-	for i := 0; ; i++ { // until slice 0 is stored
-		res, b, err := e.get("changing", first)
-		if err != nil || res.StatusCode != 206 || !bytes.Equal(b, old[:100]) {
-			t.Fatalf("range of the first version: %v, %d bytes", err, len(b))
-		}
-		if res.Header.Get("X-Cache") == "HIT" {
-			break
-		}
-		if i == 100 {
-			t.Fatal("slice 0 was never stored")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.storedRange("changing", first["Range"], old[:100])
 	e.up.PutObject(upstreamBucket, "hs1/changing", cur) // behind s3edge's back
 
 	second := map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", 1<<20, 1<<20+99)}

@@ -1368,6 +1368,20 @@ func TestHitPathStaleDeclinedCountedOnce(t *testing.T) {
 		t.Errorf("cache counted %d lookups for one request (hits %d, misses %d, stale %d)", looked,
 			st.Hits-st0.Hits, st.Misses-st0.Misses, st.Stale-st0.Stale)
 	}
+
+	// A HEAD past the TTL: declined too, revalidated once by net/http.
+	up1 := e.up.Requests("HeadObject")
+	h1, o1 := e.hpCounts()
+	c = e.hpDial()
+	r = e.hpHead("hp/stale", nil)
+	c.send(r)
+	if res, _ := c.recv(r); res.StatusCode != 200 || res.Header.Get("ETag") == "" {
+		t.Errorf("HEAD past the TTL: %d, ETag %q", res.StatusCode, res.Header.Get("ETag"))
+	}
+	e.hpExpect(h1, o1, 0, 1)
+	if got := e.up.Requests("HeadObject") - up1; got != 1 {
+		t.Errorf("upstream HEADs = %d for one HEAD past the TTL, want 1 (its revalidation)", got)
+	}
 }
 
 // TestHitPathConcurrentMixed: connections at once, each mixing hits,

@@ -85,24 +85,6 @@ func (e *env) expired(key string, ttl time.Duration) cache.Meta {
 	}
 }
 
-// storedRanges reads rng of key until it is a HIT (every slice stored).
-func (e *env) storedRange(key, rng string, want []byte) {
-	e.t.Helper()
-	for i := 0; ; i++ {
-		res, b, _ := e.reviewDo("GET", key, map[string]string{"Range": rng})
-		if res.StatusCode != 206 || !bytes.Equal(b, want) {
-			e.t.Fatalf("range GET %s %s = %d, %d bytes; want 206 and %d bytes", key, rng, res.StatusCode, len(b), len(want))
-		}
-		if res.Header.Get("X-Cache") == "HIT" {
-			return
-		}
-		if i == 500 {
-			e.t.Fatalf("range %s of %s never became a hit", rng, key)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // headINM records the If-None-Match of every upstream HEAD.
 type headINM struct {
 	mu  sync.Mutex
